@@ -1,0 +1,110 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsWhenMissing(t *testing.T) {
+	c, err := Load(filepath.Join(t.TempDir(), "none.toml"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.QueueDir != "/var/spool/mqueue" || c.MaxMessageSize != 50<<20 || len(c.Listen) != 2 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "none.toml"), true); err == nil {
+		t.Fatal("a named missing file must be an error")
+	}
+}
+
+func TestParse(t *testing.T) {
+	src := `hostname = "mx.example.org"
+max_message_size = "10M"
+relay_from = ["127.0.0.1/32", "192.0.2.7"]
+[delivery]
+queue_return = "5d"
+retry_min = "1m"
+retry_max = "1w"
+[[listen]]
+name = "test"
+address = "127.0.0.1:2525"
+`
+	c, err := Parse("t.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxMessageSize != 10<<20 || c.Delivery.QueueReturn.D() != 120*time.Hour || c.Delivery.RetryMax.D() != 168*time.Hour {
+		t.Fatalf("bad values: %+v", c)
+	}
+	if len(c.Listen) != 1 || c.Listen[0].Mode != "mta" {
+		t.Fatalf("listeners: %+v", c.Listen)
+	}
+}
+
+func TestErrorsNameFileLineKey(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct{ src, want string }{
+		{"hostname = \"a.example\"\nbogus = 1\n", `:2: unknown key "bogus"`},
+		{"[delivery]\n\nretry_min = \"zz\"\n", `:3: key "delivery.retry_min": bad duration "zz"`},
+		{"max_message_size = \"12Q\"\n", `:1: key "max_message_size": bad size`},
+		{"hostname = 3\n", `:1: key "hostname"`},
+		{"\n\nlog = \"relative/file\"\n", `:3: key "log"`},
+		{"[delivery]\nclient_family = \"ipx\"\n", `:2: key "delivery.client_family"`},
+		{"relay_from = [\"300.1.1.1\"]\n", `:1: key "relay_from": bad network`},
+		{"privacy = [\"goaway\", \"nosuch\"]\n", `:1: key "privacy": unknown privacy word "nosuch"`},
+		{"x = = 1\n", `:1:`},
+	}
+	for _, tc := range cases {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(tc.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p, true)
+		if err == nil || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.src, err, p+tc.want)
+		}
+	}
+}
+
+func TestDurationAndSize(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90s": 90 * time.Second, "4h": 4 * time.Hour, "5d": 120 * time.Hour, "1w2d": 216 * time.Hour, "1h30m": 90 * time.Minute} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "5", "d", "5x", "-1h"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", bad)
+		}
+	}
+	for in, want := range map[string]int64{"50MB": 50 << 20, "50M": 50 << 20, "1k": 1024, "2G": 2 << 30, "100": 100} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %v, %v", in, got, err)
+		}
+	}
+}
+
+func TestPrivacyGoaway(t *testing.T) {
+	c := Defaults()
+	if !c.HasPrivacy("novrfy") || !c.HasPrivacy("noreceipts") || c.HasPrivacy("restrictqrun") {
+		t.Fatal("goaway expansion wrong")
+	}
+}
+
+// The example file shipped in etc/ must list every key and parse.
+func TestExampleFileParses(t *testing.T) {
+	for _, f := range []string{"../../etc/gosendmail.toml", "../../etc/dev.toml"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s not present", f)
+		}
+		if _, err := Load(f, true); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !crashtest
+
+package safeio
+
+func crashPoint(string) {}

@@ -1,0 +1,276 @@
+// Package spool is the MTA queue in queue_dir: one qf<ID> (envelope and
+// per-recipient state, format in qf.go and docs/queue-format.md) and one
+// df<ID> (the message, headers and body, CRLF line endings) per message.
+//
+// Durability: Create writes df, then qf (the commit point), each fsync'd and
+// renamed into place, then fsyncs the directory. A message exists once its
+// qf exists; readers list qf files only, and a qf whose df is gone is a
+// message being removed by hand and is skipped. Update rewrites the qf
+// through tf<ID> and a rename, so readers see the old or the new envelope,
+// never half of one. Remove deletes qf first, then df.
+//
+// Locking: whoever delivers or changes a message holds an exclusive flock on
+// its df (the df is never replaced, so the lock survives qf rewrites).
+//
+// A qf that fails to parse is renamed Qf<ID> (sendmail's "lost" file) and
+// reported; it never stops a scan.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gosendmail/gosendmail/pkg/safeio"
+	"golang.org/x/sys/unix"
+)
+
+// Queue is a queue directory.
+type Queue struct {
+	Dir string
+}
+
+// Open returns the queue in dir (which must exist).
+func Open(dir string) *Queue { return &Queue{Dir: dir} }
+
+func (q *Queue) path(prefix, id string) string { return filepath.Join(q.Dir, prefix+id) }
+
+// DataPath is the df file of a message.
+func (q *Queue) DataPath(id string) string { return q.path("df", id) }
+
+// ErrNotFound is returned for an ID that is not in the queue.
+var ErrNotFound = errors.New("no such message in the queue")
+
+// ErrLocked is returned when another process is working on the message.
+var ErrLocked = errors.New("message is being delivered; try again later")
+
+// Create adds a message. If env.ID is empty or taken, a new ID is assigned.
+// body is copied into df once. On error nothing of the message remains.
+func (q *Queue) Create(env *Envelope, body io.Reader) error {
+	if env.Created.IsZero() {
+		env.Created = time.Now()
+	}
+	var df *safeio.Atomic
+	for try := 0; ; try++ {
+		if env.ID == "" || try > 0 {
+			env.ID = NewID(time.Now())
+		}
+		if _, err := os.Lstat(q.path("qf", env.ID)); err == nil {
+			continue
+		}
+		var err error
+		df, err = safeio.Create(q.path("dt", env.ID), q.DataPath(env.ID), 0o600)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || try > 100 {
+			return err
+		}
+	}
+	if _, err := io.Copy(df, body); err != nil {
+		df.Abort()
+		return err
+	}
+	if err := df.Commit(); err != nil {
+		return err
+	}
+	// The df is in place; the qf is the commit point.
+	if err := q.writeQf(env); err != nil {
+		os.Remove(q.DataPath(env.ID))
+		return err
+	}
+	return nil
+}
+
+func (q *Queue) writeQf(env *Envelope) error {
+	data := env.Marshal()
+	return safeio.WriteFile(q.path("tf", env.ID), q.path("qf", env.ID), 0o600, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Update durably replaces the envelope of an existing message. The caller
+// should hold the message's lock.
+func (q *Queue) Update(env *Envelope) error {
+	if _, err := os.Lstat(q.path("qf", env.ID)); err != nil {
+		return ErrNotFound
+	}
+	return q.writeQf(env)
+}
+
+// Read returns the envelope of one message. A corrupt qf is set aside as
+// Qf<ID> and the error says so.
+func (q *Queue) Read(id string) (*Envelope, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("%q is not a queue ID", id)
+	}
+	f, err := os.OpenFile(q.path("qf", id), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxQfSize+1))
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	env, err := Unmarshal(id, data)
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			if rerr := os.Rename(q.path("qf", id), q.path("Qf", id)); rerr == nil {
+				return nil, fmt.Errorf("%s: %w; set aside as Qf%s", id, err, id)
+			}
+		}
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	if _, err := os.Lstat(q.DataPath(id)); err != nil {
+		// Being removed by hand (df goes before qf in "rm *ID").
+		return nil, ErrNotFound
+	}
+	return env, nil
+}
+
+// IDs lists the IDs of all committed messages, sorted.
+func (q *Queue) IDs() ([]string, error) {
+	d, err := os.Open(q.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	var ids []string
+	for {
+		names, err := d.Readdirnames(4096)
+		for _, n := range names {
+			if strings.HasPrefix(n, "qf") && ValidID(n[2:]) {
+				ids = append(ids, n[2:])
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return ids, err
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Scan reads every message's envelope. Corrupt files are set aside and
+// reported in errs; messages that vanish during the scan are skipped.
+func (q *Queue) Scan() (envs []*Envelope, errs []error) {
+	ids, err := q.IDs()
+	if err != nil {
+		return nil, []error{err}
+	}
+	for _, id := range ids {
+		env, err := q.Read(id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		envs = append(envs, env)
+	}
+	return envs, errs
+}
+
+// Size returns the size of the message data in bytes.
+func (q *Queue) Size(id string) int64 {
+	fi, err := os.Stat(q.DataPath(id))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Lock takes the message's exclusive lock without waiting. The returned
+// function releases it.
+func (q *Queue) Lock(id string) (unlock func(), err error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("%q is not a queue ID", id)
+	}
+	f, err := os.OpenFile(q.DataPath(id), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// Locked reports whether another process holds the message's lock.
+func (q *Queue) Locked(id string) bool {
+	f, err := os.OpenFile(q.DataPath(id), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
+}
+
+// Remove deletes a message: qf (the commit record) first, then df. The
+// caller should hold the lock.
+func (q *Queue) Remove(id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("%q is not a queue ID", id)
+	}
+	if _, err := os.Lstat(q.path("qf", id)); err != nil {
+		return ErrNotFound
+	}
+	return safeio.Remove(q.Dir, "qf"+id, "df"+id)
+}
+
+// CleanTemp removes temporary files (tf, dt) older than age, left by
+// writers that crashed before their commit point.
+func (q *Queue) CleanTemp(age time.Duration) int {
+	ents, err := os.ReadDir(q.Dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if (strings.HasPrefix(name, "tf") || strings.HasPrefix(name, "dt")) && ValidID(name[2:]) {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+				if os.Remove(filepath.Join(q.Dir, name)) == nil {
+					n++
+				}
+			}
+		}
+	}
+	// A df with no qf is a message whose commit never happened.
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, "df") && ValidID(name[2:]) {
+			if _, err := os.Lstat(q.path("qf", name[2:])); errors.Is(err, fs.ErrNotExist) {
+				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+					if os.Remove(filepath.Join(q.Dir, name)) == nil {
+						n++
+					}
+				}
+			}
+		}
+	}
+	return n
+}
