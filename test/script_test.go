@@ -1,0 +1,76 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestScripts runs every testdata/*.txtar. Each script starts with:
+//   - the built binaries first on PATH;
+//   - $WORK/etc/gosendmail.toml (also $GOSENDMAIL_CONFIG) pointing every
+//     path into $WORK: spool/mqueue, spool/mqueue-client, spool/mail,
+//     etc/aliases, etc/local-host-names, etc/trusted-users, log file
+//     $WORK/maillog, control socket $WORK/control; hostname test.example;
+//   - empty spool directories and an etc/aliases with postmaster and root.
+//
+// A script may overwrite the config file or any etc/ file.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup:               setupScript,
+		Cmds:                scriptCmds,
+	})
+}
+
+func setupScript(e *testscript.Env) error {
+	w := e.WorkDir
+	e.Setenv("PATH", binDir+string(os.PathListSeparator)+e.Getenv("PATH"))
+	for _, d := range []string{"spool/mqueue", "spool/mqueue-client", "spool/mail", "etc"} {
+		if err := os.MkdirAll(filepath.Join(w, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"etc/gosendmail.toml":  testConfig(w),
+		"etc/aliases":          "postmaster: root\nMAILER-DAEMON: postmaster\n",
+		"etc/local-host-names": "test.example\nlocalhost\n",
+		"etc/trusted-users":    "",
+	}
+	for name, content := range files {
+		p := filepath.Join(w, name)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	e.Setenv("GOSENDMAIL_CONFIG", filepath.Join(w, "etc/gosendmail.toml"))
+	return nil
+}
+
+// testConfig is the configuration every black-box test starts from, with
+// all paths under root.
+func testConfig(root string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hostname = %q\n", "test.example")
+	for _, kv := range [][2]string{
+		{"queue_dir", "spool/mqueue"}, {"maildrop_dir", "spool/mqueue-client"},
+		{"mail_spool_dir", "spool/mail"}, {"aliases", "etc/aliases"},
+		{"local_host_names", "etc/local-host-names"}, {"trusted_users", "etc/trusted-users"},
+		{"virtusertable", "etc/virtusertable"}, {"access", "etc/access"},
+		{"mailertable", "etc/mailertable"}, {"log", "maillog"}, {"control_socket", "control"},
+	} {
+		fmt.Fprintf(&b, "%s = %q\n", kv[0], filepath.Join(root, kv[1]))
+	}
+	return b.String()
+}
+
+// scriptCmds are the commands scripts may use besides testscript's own.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
