@@ -356,3 +356,10 @@ func (e *Envelope) set(code byte, val string) error {
 	}
 	return err
 }
+
+// Escape is the value escaping of queue and drop files, for other spool
+// formats that share it.
+func Escape(s string) string { return escape(s) }
+
+// Unescape reverses Escape and refuses raw control bytes.
+func Unescape(s string) (string, error) { return unescape(s) }
