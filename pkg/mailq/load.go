@@ -1,0 +1,227 @@
+package mailq
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/gosendmail/gosendmail/pkg/maildrop"
+	"github.com/gosendmail/gosendmail/pkg/spool"
+)
+
+// FromEnvelope makes the listing entry of an MTA queue message whose df is
+// size bytes long; locked says whether someone holds its lock.
+func FromEnvelope(env *spool.Envelope, size int64, locked bool) Item {
+	it := Item{
+		ID:       env.ID,
+		Queue:    QueueActive,
+		Mark:     ' ',
+		Size:     size,
+		Priority: env.Priority,
+		Arrival:  env.Created,
+		Sender:   env.Sender,
+		Status:   env.Status,
+		Hold:     env.Hold,
+	}
+	switch {
+	case env.Hold != "":
+		it.Queue = QueueHold
+	case env.Attempts > 0:
+		it.Queue = QueueDeferred
+	}
+	switch {
+	case locked:
+		it.Mark = '*'
+	case env.Hold != "":
+		it.Mark = 'X'
+	}
+	for _, r := range env.Rcpts {
+		if r.State == spool.Pending {
+			it.Rcpts = append(it.Rcpts, Rcpt{Addr: r.Addr, Reason: r.Reason})
+		}
+	}
+	return it
+}
+
+// FromDrop makes the listing entry of a drop file. owner names the file's
+// owner: its user name, or the uid if it has none.
+func FromDrop(d *maildrop.Drop, owner string) Item {
+	it := Item{
+		ID:      d.ID,
+		Queue:   QueueMaildrop,
+		Mark:    ' ',
+		Size:    d.Size,
+		Arrival: d.Created,
+		Sender:  owner,
+	}
+	if d.SenderSet {
+		it.Sender = d.Sender
+	}
+	for _, r := range d.Rcpts {
+		it.Rcpts = append(it.Rcpts, Rcpt{Addr: r.Addr})
+	}
+	return it
+}
+
+// owners maps uids to user names, looking each up once: a maildrop full of
+// one web server's mail must not read /etc/passwd per file.
+type owners struct {
+	mu    sync.Mutex
+	names map[int]string
+}
+
+// Name returns the user name of uid, or the number if it has none.
+func (o *owners) Name(uid int) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n, ok := o.names[uid]; ok {
+		return n
+	}
+	if o.names == nil {
+		o.names = map[int]string{}
+	}
+	n := strconv.Itoa(uid)
+	if u, err := user.LookupId(n); err == nil {
+		n = u.Username
+	}
+	o.names[uid] = n
+	return n
+}
+
+// DirError is a queue directory that cannot be read: the listing cannot
+// be trusted, unlike a single bad file.
+type DirError struct {
+	Dir string
+	Err error
+}
+
+func (e *DirError) Error() string {
+	return fmt.Sprintf("cannot read queue directory %s: %v", e.Dir, unwrapPath(e.Err))
+}
+
+func (e *DirError) Unwrap() error { return e.Err }
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// LoadMTA reads every message of the MTA queue in dir. Files that cannot
+// be read or parse badly are returned in warns (spool sets corrupt ones
+// aside); err is a *DirError when the directory itself cannot be read.
+func LoadMTA(dir string) (items []Item, warns []error, err error) {
+	q := spool.Open(dir)
+	ids, err := q.IDs()
+	if err != nil {
+		return nil, nil, &DirError{Dir: dir, Err: err}
+	}
+	items, warns = loadParallel(ids, func(id string) (Item, bool, error) {
+		env, err := q.Read(id)
+		if errors.Is(err, spool.ErrNotFound) {
+			return Item{}, false, nil // delivered or removed meanwhile
+		}
+		if err != nil {
+			return Item{}, false, err
+		}
+		return FromEnvelope(env, q.Size(id), q.Locked(id)), true, nil
+	})
+	return items, warns, nil
+}
+
+// LoadMSP reads every complete drop file in dir. Incomplete files (still
+// being written) are skipped; corrupt ones are returned in warns; err is a
+// *DirError when the directory itself cannot be read.
+func LoadMSP(dir string) (items []Item, warns []error, err error) {
+	names, err := maildrop.Names(dir)
+	if err != nil {
+		return nil, nil, &DirError{Dir: dir, Err: err}
+	}
+	var users owners
+	// maildrop.List would keep every file open until the end; a maildrop
+	// that filled up while the daemon was down can hold more files than
+	// the process may open, so each is opened, read and closed in turn.
+	items, warns = loadParallel(names, func(name string) (Item, bool, error) {
+		d, err := maildrop.Open(filepath.Join(dir, name))
+		if errors.Is(err, maildrop.ErrIncomplete) || errors.Is(err, fs.ErrNotExist) {
+			return Item{}, false, nil
+		}
+		if err != nil {
+			return Item{}, false, fmt.Errorf("%s: %w", name, unwrapPath(err))
+		}
+		defer d.Close()
+		d.ID = name
+		return FromDrop(d, users.Name(d.UID)), true, nil
+	})
+	return items, warns, nil
+}
+
+// loadParallel calls load for every name on a few goroutines and returns
+// the items in arrival order. Reading a queue is one small file and a
+// couple of system calls per message, so with a large queue the time goes
+// to waiting on the file system; some parallelism hides that.
+func loadParallel(names []string, load func(string) (Item, bool, error)) ([]Item, []error) {
+	type result struct {
+		item Item
+		ok   bool
+		err  error
+	}
+	res := make([]result, len(names))
+	workers := min(max(runtime.GOMAXPROCS(0), 4), 16, len(names))
+	var next int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				// Hand out indexes in small batches to keep the lock cold.
+				mu.Lock()
+				lo := next
+				next = min(next+64, len(names))
+				hi := next
+				mu.Unlock()
+				if lo >= hi {
+					return
+				}
+				for i := lo; i < hi; i++ {
+					r := &res[i]
+					r.item, r.ok, r.err = load(names[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var items []Item
+	var warns []error
+	for i := range res {
+		switch {
+		case res[i].err != nil:
+			warns = append(warns, res[i].err)
+		case res[i].ok:
+			items = append(items, res[i].item)
+		}
+	}
+	sortItems(items)
+	return items, warns
+}
+
+// sortItems orders items oldest first, then by ID.
+func sortItems(items []Item) {
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := &items[i], &items[j]
+		if !a.Arrival.Equal(b.Arrival) {
+			return a.Arrival.Before(b.Arrival)
+		}
+		return a.ID < b.ID
+	})
+}

@@ -1,0 +1,188 @@
+// Package sendmail is the sendmail command: sendmail 8's flag surface
+// (flags.go), reading a message from a local program (message.go), and
+// completing and queueing it in maildrop_dir (submit.go).
+//
+// The command runs setgid to the drop group when installed. Main therefore
+// first makes fds 0-2 safe, reads the one environment variable it honours
+// (GOSENDMAIL_CONFIG), clears the rest, sets a umask, and gives up the
+// group before reading any file the caller named (-C, the variable) and in
+// every mode but submission. Options that name files or directories are
+// for root only; -X is refused for everyone.
+//
+// Exit status: 0 once the message is durable; never 75 (PHP's mail()
+// counts 75 as success). See mailerr for the codes.
+package sendmail
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/privsep"
+)
+
+// Hooks are the other commands sendmail's modes lead to (-bp is mailq,
+// -bi newaliases). cmd/sendmail wires them so this package does not
+// depend on theirs.
+type Hooks struct {
+	Mailq      func(args []string, stdout, stderr io.Writer) int
+	Newaliases func(args []string, stdout, stderr io.Writer) int
+}
+
+// Main runs the sendmail command; argv includes the program name.
+func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks) int {
+	privsep.SanitizeFDs()
+	envConfig := os.Getenv(config.EnvVar)
+	privsep.TrimEnv()
+	privsep.SetUmask()
+
+	prog := filepath.Base(argv[0])
+	switch prog {
+	case "mailq":
+		privsep.DropGroup()
+		return hooks.Mailq(withEnvConfig(argv[1:], envConfig), stdout, stderr)
+	case "newaliases":
+		privsep.DropGroup()
+		return hooks.Newaliases(withEnvConfig(argv[1:], envConfig), stdout, stderr)
+	}
+
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return mailerr.ExitCode(err)
+	}
+	o, err := Parse(argv[1:])
+	if err != nil {
+		return fail(err)
+	}
+	caller := privsep.CurrentCaller()
+	if len(o.Privileged) > 0 && caller.UID != 0 {
+		privsep.DropGroup()
+		return fail(mailerr.New(mailerr.ExNoPerm, "%s: permission denied: only root may name files or directories", o.Privileged[0]))
+	}
+
+	cfgFlag := o.ConfigPath
+	if cfgFlag == "" {
+		cfgFlag = envConfig
+	}
+	path, named := config.Locate(cfgFlag)
+	// A caller who names another configuration runs as a plain user, as
+	// sendmail does with -C: drop the group before the file is read.
+	if o.Mode != "m" || o.QueueRun || (named && caller.UID != 0) {
+		if err := privsep.DropGroup(); err != nil {
+			return fail(mailerr.Wrap(mailerr.ExOSErr, err, "cannot drop privileges"))
+		}
+	}
+	cfg, err := config.Load(path, named)
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return mailerr.ExConfig
+	}
+	if caller.UID == 0 {
+		if o.QueueDir != "" {
+			cfg.QueueDir = o.QueueDir
+		}
+		if o.AliasFile != "" {
+			cfg.Aliases = o.AliasFile
+		}
+	}
+	tag := "sendmail"
+	if o.LogTag != "" {
+		tag = o.LogTag
+	}
+	log := maillog.Open(cfg.Log, tag, false)
+	for _, w := range o.Warnings {
+		fmt.Fprintf(stderr, "sendmail: warning: %s\n", w)
+		log.Warnf("", "%s: %s", caller.Name, w)
+	}
+
+	cfgArgs := []string{}
+	if named {
+		cfgArgs = []string{"--config", path}
+	}
+	switch {
+	case o.Mode == "p":
+		return hooks.Mailq(append(append(cfgArgs, o.MailqArgs...), o.QueueFilters...), stdout, stderr)
+	case o.Mode == "i":
+		return hooks.Newaliases(cfgArgs, stdout, stderr)
+	case o.Mode == "s":
+		return fail(mailerr.New(mailerr.ExUnavailable, "-bs: the SMTP server is not available in this build yet"))
+	case o.Mode == "v":
+		return fail(mailerr.New(mailerr.ExUnavailable, "-bv: address verification needs the router, not available in this build yet"))
+	case o.Mode == "d" || o.Mode == "D":
+		return fail(mailerr.New(mailerr.ExUnavailable, "-b%s: start the daemon with smtpd (not available in this build yet)", o.Mode))
+	case o.Mode == "t":
+		return fail(mailerr.New(mailerr.ExUsage, "-bt: rule-set test mode does not exist in gosendmail (there are no rulesets)"))
+	case o.Mode == "C":
+		fmt.Fprintf(stdout, "%s: configuration OK\n", displayPath(cfg.Path))
+		return mailerr.ExOK
+	case o.Mode == "h" || o.Mode == "H" || o.Mode == "P" || o.Mode == "a":
+		fmt.Fprintf(stderr, "sendmail: warning: -b%s is not supported; ignored\n", o.Mode)
+		return mailerr.ExOK
+	case o.QueueRun:
+		return fail(mailerr.New(mailerr.ExUnavailable, "-q: the queue runner is not available in this build yet"))
+	case o.Quarantine != nil:
+		return fail(mailerr.New(mailerr.ExUsage, "-Q: use mailq hold ID / mailq release ID"))
+	}
+
+	sub := &Submission{Cfg: cfg, Opts: o, Caller: caller, Trusted: isTrusted(cfg, caller), Now: time.Now(), Log: log}
+	res, err := sub.Submit(stdin)
+	if err != nil {
+		log.Warnf("", "%s: submission refused: %v", caller.Name, err)
+		return fail(err)
+	}
+	if o.Verbose {
+		fmt.Fprintf(stderr, "%s: queued for delivery to %s\n", res.ID, strings.Join(res.Rcpts, ", "))
+	}
+	return mailerr.ExOK
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "built-in defaults"
+	}
+	return p
+}
+
+// withEnvConfig passes $GOSENDMAIL_CONFIG on as --config to a command
+// reached through sendmail's names, since the environment is cleared.
+func withEnvConfig(args []string, env string) []string {
+	if env == "" {
+		return args
+	}
+	for _, a := range args {
+		if a == "--config" || strings.HasPrefix(a, "--config=") {
+			return args
+		}
+	}
+	return append([]string{"--config", env}, args...)
+}
+
+// isTrusted: root, and the users listed in trusted_users (one name per
+// line, '#' comments), may set the sender without a warning.
+func isTrusted(cfg *config.Config, c privsep.Caller) bool {
+	if c.UID == 0 {
+		return true
+	}
+	f, err := os.Open(cfg.TrustedUsers)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		for _, w := range strings.Fields(line) {
+			if w == c.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
