@@ -1,12 +1,13 @@
-// Command mailq is part of gosendmail; see man/mailq.
+// Command mailq lists and manages the mail queues; see pkg/mailq and
+// man/mailq.
 package main
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/gosendmail/gosendmail/pkg/mailq"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "mailq: not built yet")
-	os.Exit(69)
+	os.Exit(mailq.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -24,8 +24,10 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 )
 
-// DefaultPath is where the configuration lives on an installed system.
-const DefaultPath = "/etc/mail/gosendmail.toml"
+// DefaultPath is where the configuration lives on an installed system. It
+// is a variable so that packagers (and the tests of the setgid path) can
+// set it at link time with -ldflags -X.
+var DefaultPath = "/etc/mail/gosendmail.toml"
 
 // EnvVar names the environment variable that may point at another file.
 const EnvVar = "GOSENDMAIL_CONFIG"

@@ -71,9 +71,6 @@ func CheckMailbox(addr string) (string, error) {
 	if len(a) > MaxAddressLen {
 		return "", bad(addr, "address longer than %d characters", MaxAddressLen)
 	}
-	if strings.HasPrefix(a, "-") {
-		return "", bad(addr, "address starts with '-'")
-	}
 	local, domain, err := splitAddr(a)
 	if err != nil {
 		return "", bad(addr, "%v", err)
@@ -99,6 +96,10 @@ func ParseSender(v string) (string, error) {
 	}
 	if strings.ContainsAny(v, " \t") {
 		return "", bad(v, "white space in sender address")
+	}
+	if strings.HasPrefix(strings.TrimPrefix(v, "<"), "-") {
+		// An option smuggled in as a sender (nodemailer CVE-2020-7769).
+		return "", bad(v, "sender starts with '-'")
 	}
 	return CheckMailbox(v)
 }

@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# Helpers shared by the benchmark entry point (run.sh) and its parts
+# (submit.sh, ...). Sourced, never executed; the caller sets -euo pipefail.
+
+# The variables below are used by the scripts that source this file.
+# shellcheck disable=SC2034
+# Repository root, found from this file so every script runs from any cwd.
+BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR="$BENCH_REPO/scripts/bench"
+BENCH_RESULTS="$BENCH_REPO/bench-results"
+# Always Debian's interpreter: the driver needs nothing but the stdlib, and a
+# fixed path keeps pyenv/virtualenv shims out of the measurement setup.
+BENCH_PYTHON=/usr/bin/python3
+
+bench_log() { printf 'bench: %s\n' "$*" >&2; }
+bench_die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+# bench_require_root: the parts install packages and start a private Postfix
+# instance (its master must start as root), so there is no non-root mode.
+bench_require_root() {
+	[[ $(id -u) -eq 0 ]] || bench_die "must run as root (installs packages with apt-get, starts a private Postfix instance)"
+}
+
+# bench_ensure_packages PKG...: install the Debian packages that are missing.
+# apt-get update runs only when something must be installed, so a machine that
+# has everything never touches the network.
+bench_ensure_packages() {
+	local pkg missing=()
+	for pkg in "$@"; do
+		if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$pkg")
+		fi
+	done
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	bench_log "installing ${missing[*]} with apt-get"
+	local p
+	for p in "${missing[@]}"; do
+		if [[ $p == postfix ]]; then
+			# Without this the postfix package asks which mailer type to set
+			# up; "No configuration" writes no /etc/postfix/main.cf and starts
+			# nothing: the benchmark runs its own private instance instead.
+			echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+		fi
+	done
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+}
+
+# bench_build: build bin/ once per `make bench` (run.sh exports
+# GOSENDMAIL_BENCH_BUILT after building so parts run by it do not rebuild).
+bench_build() {
+	[[ ${GOSENDMAIL_BENCH_BUILT:-0} == 1 || ${BENCH_SKIP_BUILD:-0} == 1 ]] && return 0
+	command -v go >/dev/null || bench_die "go is not on PATH: cannot build bin/sendmail"
+	if [[ -f $BENCH_REPO/Makefile ]]; then
+		# The Makefile's default target is what ships, so measure that build.
+		bench_log "building with make"
+		make -C "$BENCH_REPO" >&2
+	else
+		bench_log "building with go build (no Makefile yet)"
+		(cd "$BENCH_REPO" && go build -o bin/ ./cmd/...) >&2
+	fi
+	export GOSENDMAIL_BENCH_BUILT=1
+}
+
+# bench_postfix_sendmail: print the path of Postfix's own sendmail. Installing
+# gosendmail may take /usr/sbin/sendmail over (by dpkg-divert or by hand), so
+# follow a diversion and insist that dpkg says the file is Postfix's.
+bench_postfix_sendmail() {
+	local path=${POSTFIX_SENDMAIL:-}
+	if [[ -z $path ]]; then
+		path=$(dpkg-divert --truename /usr/sbin/sendmail)
+		dpkg-query -S "$path" 2>/dev/null | grep -q '^postfix:' ||
+			bench_die "$path does not belong to the postfix package; set POSTFIX_SENDMAIL to Postfix's sendmail"
+	fi
+	[[ -x $path ]] || bench_die "Postfix sendmail $path is not executable"
+	printf '%s\n' "$path"
+}
+
+# bench_machine_info: print what the figures were measured on, as key=value
+# lines (the driver copies them into the JSON results).
+bench_machine_info() {
+	local model fs
+	model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
+	fs=$(df -PT "${BENCH_TMPDIR:-/var/tmp}" | awk 'NR==2 {print $2}')
+	printf 'nproc=%s\n' "$(nproc)"
+	printf 'cpu_model=%s\n' "${model:-unknown}"
+	printf 'kernel=%s\n' "$(uname -r)"
+	printf 'os=%s\n' "$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
+	printf 'spool_fs=%s\n' "$fs"
+	printf 'memory_kb=%s\n' "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+	printf 'postfix_version=%s\n' "$(postconf -d -h mail_version 2>/dev/null || echo none)"
+	printf 'go_version=%s\n' "$(go env GOVERSION 2>/dev/null || echo unknown)"
+	local commit
+	commit=$(git -C "$BENCH_REPO" rev-parse --short HEAD 2>/dev/null) || commit=unknown
+	# Figures from uncommitted code should say so.
+	if [[ $commit != unknown ]] && ! git -C "$BENCH_REPO" diff --quiet HEAD -- 2>/dev/null; then
+		commit+="+dirty"
+	fi
+	printf 'git_commit=%s\n' "$commit"
+}
