@@ -3,11 +3,11 @@ package test
 import (
 	"errors"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gosendmail/gosendmail/pkg/maildrop"

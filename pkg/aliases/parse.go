@@ -460,7 +460,11 @@ func parseAddress(raw, s string, noAlias bool) (Target, string) {
 	if s == "" {
 		return t, "missing address after the backslash"
 	}
-	inQuotes, hasAt := false, false
+	// Look at everything outside quotes first, so that the message names
+	// the real mistake: "Some Name <x@y>" is a display name more than it
+	// is an address with spaces.
+	var angle, paren, blank, other, hasAt bool
+	inQuotes := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case inQuotes && c == '\\':
@@ -468,17 +472,27 @@ func parseAddress(raw, s string, noAlias bool) (Target, string) {
 		case c == '"':
 			inQuotes = !inQuotes
 		case inQuotes:
-		case c == ' ' || c == '\t':
-			return t, fmt.Sprintf("bad address %q: spaces must be inside double quotes", raw)
 		case c == '<' || c == '>':
-			return t, fmt.Sprintf("bad address %q: display names and <> are not allowed in aliases", raw)
+			angle = true
 		case c == '(' || c == ')':
-			return t, fmt.Sprintf("bad address %q: (comments) are not allowed in aliases", raw)
+			paren = true
+		case c == ' ' || c == '\t':
+			blank = true
 		case c == ':' || c == ';' || c == '\\':
-			return t, fmt.Sprintf("bad address %q", raw)
+			other = true
 		case c == '@':
 			hasAt = true
 		}
+	}
+	switch {
+	case angle:
+		return t, fmt.Sprintf("bad address %q: display names and <> are not allowed in aliases", raw)
+	case paren:
+		return t, fmt.Sprintf("bad address %q: (comments) are not allowed in aliases", raw)
+	case blank:
+		return t, fmt.Sprintf("bad address %q: spaces must be inside double quotes", raw)
+	case other:
+		return t, fmt.Sprintf("bad address %q", raw)
 	}
 	// A local user has no domain; give it one so that net/mail can check
 	// the local part.

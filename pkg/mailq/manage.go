@@ -538,7 +538,7 @@ func Flush(socket string, ids []string, out io.Writer, timeout time.Duration) er
 	resp, err := control.Call(socket, control.Request{Cmd: "flush", Args: ids}, timeout)
 	switch {
 	case errors.Is(err, control.ErrNoDaemon):
-		return mailerr.Wrap(mailerr.ExUnavailable, err, "cannot flush: no queue runner")
+		return mailerr.New(mailerr.ExUnavailable, "cannot flush: no queue runner (%v)", err)
 	case errors.Is(err, fs.ErrPermission):
 		return mailerr.Wrap(mailerr.ExNoPerm, fs.ErrPermission, "cannot flush: control socket %s", socket)
 	case err != nil:

@@ -4,8 +4,8 @@
 #
 #   bash scripts/bench/run.sh [--update-docs] [PART...]
 #
-# PART names a script scripts/bench/PART.sh (default: every part listed in
-# BENCH_PARTS below). --update-docs copies each part's Markdown summary into
+# PART names a script scripts/bench/PART.sh listed in BENCH_PARTS below
+# (default: all of them). --update-docs copies each part's Markdown summary into
 # docs/benchmarks.md between that part's markers. Settings (environment):
 #   BENCH_COUNT=500      submissions per implementation
 #   BENCH_ROUNDS=5       interleaved rounds the submissions are split into
@@ -36,7 +36,7 @@ for arg in "$@"; do
 		;;
 	-*) bench_die "unknown option $arg" ;;
 	*)
-		[[ -f $BENCH_DIR/$arg.sh ]] || bench_die "no benchmark part $arg (no $BENCH_DIR/$arg.sh)"
+		[[ " ${BENCH_PARTS[*]} " == *" $arg "* ]] || bench_die "unknown part $arg (parts: ${BENCH_PARTS[*]})"
 		parts+=("$arg")
 		;;
 	esac

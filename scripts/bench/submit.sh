@@ -33,8 +33,8 @@ postfix_version=$(postconf -d -h mail_version)
 [[ $postfix_version == 3.7.* ]] ||
 	bench_log "warning: Postfix is $postfix_version, the target is stated against Postfix 3.7"
 
-# fsync is what makes a submission durable and it dominates the cost; on tmpfs
-# it is free and the comparison would say nothing about real machines.
+# fsync is what makes a submission durable; on tmpfs it costs nothing and the
+# comparison would say little about a real mail server.
 fs=$(df -PT "$tmpbase" | awk 'NR==2 {print $2}')
 [[ $fs != tmpfs && $fs != ramfs ]] ||
 	bench_log "warning: $tmpbase is on $fs, where fsync costs nothing; set BENCH_TMPDIR to a disk-backed directory"

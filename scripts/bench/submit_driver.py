@@ -160,6 +160,13 @@ def postfix_delivered(log):
         return 0
 
 
+def loadavg():
+    """The 1-minute load average: other work on the machine shows up as
+    latency noise, so the report says how busy the machine was."""
+    with open("/proc/loadavg", encoding="ascii") as f:
+        return float(f.read().split()[0])
+
+
 def fmt_ms(v):
     return f"{v:.3f} ms"
 
@@ -211,6 +218,7 @@ def main():
     message = make_message()
     impls = [i for i in (gsm, pfx) if args.only in (None, i.name.lower())]
 
+    load_before = loadavg()
     try:
         # Sanity first: each accepts one message, and gosendmail's lands in
         # its spool (exit 0 without a file would make the timing meaningless).
@@ -257,6 +265,8 @@ def main():
     except SubmissionFailed as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
+
+    load_after = loadavg()
 
     # Postfix really ran: everything it accepted went through pickup, cleanup,
     # qmgr and the discard transport. postlogd writes asynchronously.
@@ -325,11 +335,18 @@ def main():
           "(the smallest RSS this method can report)")
     checks = []
     if p:
-        checks.append(f"Postfix delivered {pf_delivered} of {pfx.submissions} submissions to its "
+        # Not fatal: a submission's latency stands once postdrop accepted it.
+        checks.append(("WARNING: " if pf_delivered < pfx.submissions or pf_deferred else "")
+                      + f"Postfix delivered {pf_delivered} of {pfx.submissions} submissions to its "
                       f"discard transport ({pf_deferred} deferred)")
     if g:
         checks.append(f"gosendmail's spool holds {gs_files} files for {gsm.submissions} submissions")
     print("checks: " + "; ".join(checks))
+    cpus = os.cpu_count() or 1
+    busy = max(load_before, load_after) > cpus / 2
+    print(f"load: 1-minute load average {load_before:.2f} before, {load_after:.2f} after, on {cpus} CPUs"
+          + ("; the machine was busy with other work, so latencies are noisy (CPU time is steadier)"
+             if busy else ""))
     if both:
         print(f"verdict: median latency {g['latency_ms']['median']:.3f} ms vs Postfix "
               f"{p['latency_ms']['median']:.3f} ms, ratio {ratio_median:.3f} "
@@ -348,7 +365,7 @@ def main():
     results = {
         "benchmark": "submit",
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": meta,
+        "machine": dict(meta, loadavg_before=load_before, loadavg_after=load_after),
         "setup": {
             "count": args.count,
             "rounds": args.rounds,
@@ -389,7 +406,8 @@ def main():
         f"Measured {results['time_utc']} at commit {meta.get('git_commit', '?')} on "
         f"{meta.get('cpu_model', '?')} ({meta.get('nproc', '?')} CPUs), kernel {meta.get('kernel', '?')}, "
         f"{meta.get('os', '?')}, spool on {meta.get('spool_fs', '?')}; Postfix "
-        f"{meta.get('postfix_version', '?')}. {args.count} timed submissions each in {args.rounds} "
+        f"{meta.get('postfix_version', '?')}; load average {load_before:.2f} before, {load_after:.2f} "
+        f"after. {args.count} timed submissions each in {args.rounds} "
         f"interleaved rounds, {args.rss_samples} more each under GNU time for RSS; "
         "ratio = gosendmail / Postfix.",
         "",
