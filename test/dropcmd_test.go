@@ -89,9 +89,7 @@ func cmdMkcrlf(ts *testscript.TestScript, neg bool, args []string) {
 	s := ts.ReadFile(args[0])
 	s = strings.ReplaceAll(s, `\r`, "\r")
 	s = strings.ReplaceAll(s, `\0`, "\x00")
-	if strings.HasSuffix(s, "<NOEOL>\n") {
-		s = strings.TrimSuffix(s, "<NOEOL>\n")
-	}
+	s = strings.TrimSuffix(s, "<NOEOL>\n")
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(s), 0o644))
 }
 

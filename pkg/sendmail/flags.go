@@ -236,6 +236,9 @@ func (o *Options) queueFlag(v string) error {
 	neg := strings.HasPrefix(v, "!")
 	w := strings.TrimPrefix(v, "!")
 	if w == "" {
+		if neg {
+			return usage("-q!: bad queue selector")
+		}
 		return nil
 	}
 	switch w[0] {

@@ -14,7 +14,6 @@
 package sendmail
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/config"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/privsep"
 )
 
@@ -164,25 +164,12 @@ func withEnvConfig(args []string, env string) []string {
 	return append([]string{"--config", env}, args...)
 }
 
-// isTrusted: root, and the users listed in trusted_users (one name per
-// line, '#' comments), may set the sender without a warning.
+// isTrusted: root, and the users listed in trusted_users, may set the
+// sender without a warning.
 func isTrusted(cfg *config.Config, c privsep.Caller) bool {
 	if c.UID == 0 {
 		return true
 	}
-	f, err := os.Open(cfg.TrustedUsers)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		for _, w := range strings.Fields(line) {
-			if w == c.Name {
-				return true
-			}
-		}
-	}
-	return false
+	users, err := maps.ReadClass(cfg.TrustedUsers)
+	return err == nil && users.Has(c.Name)
 }

@@ -114,12 +114,8 @@ func (in *input) copyBody(w io.Writer, partial bool) error {
 	for {
 		b, err := in.chunk()
 		if err == io.EOF {
+			// CRs at the very end are the end of an unterminated line.
 			if !atStart || crs > 0 {
-				if crs > 0 {
-					if _, err := w.Write(bytes.Repeat([]byte{'\r'}, crs)); err != nil {
-						return err
-					}
-				}
 				_, err := w.Write(crlf)
 				return err
 			}

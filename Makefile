@@ -1,0 +1,68 @@
+# gosendmail build. `make` builds the four binaries into bin/.
+# Targets: all, run, test, check, fuzz, bench, cover, install, clean, fmt.
+
+GO        ?= go
+PREFIX    ?= /usr
+DESTDIR   ?=
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 20s
+export CGO_ENABLED ?= 0
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+LDFLAGS := -s -w -X github.com/gosendmail/gosendmail/pkg/version.Version=$(VERSION)
+CMDS    := sendmail mailq newaliases smtpd
+
+.PHONY: all run test check fmt fuzz bench cover install clean
+
+all:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+# Build and start the daemon in the foreground on a development
+# configuration: unprivileged ports, spool and logs under ./run.
+run: all
+	sh scripts/dev-run.sh
+
+# The whole test suite, as CI runs it: static checks, then every unit and
+# black-box test with the race detector.
+test: check
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags crashtest ./...
+	$(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# Every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: all
+	bash scripts/bench/run.sh
+
+cover:
+	mkdir -p cover
+	$(GO) test -coverprofile=cover/unit.out ./...
+	$(GO) tool cover -func=cover/unit.out | tail -1
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)/etc/mail
+	install -m 0755 bin/smtpd $(DESTDIR)$(PREFIX)/sbin/smtpd
+	install -m 0755 bin/sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail
+	install -m 0755 bin/mailq $(DESTDIR)$(PREFIX)/bin/mailq
+	install -m 0755 bin/newaliases $(DESTDIR)$(PREFIX)/bin/newaliases
+	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/lib/sendmail
+	[ -e $(DESTDIR)/etc/mail/gosendmail.toml ] || install -m 0644 etc/gosendmail.toml $(DESTDIR)/etc/mail/gosendmail.toml
+
+clean:
+	rm -rf bin cover
