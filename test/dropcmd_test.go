@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/maildrop"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -20,6 +21,7 @@ func init() {
 	scriptCmds["mkcrlf"] = cmdMkcrlf
 	scriptCmds["cleardrops"] = cmdCleardrops
 	scriptCmds["status"] = cmdStatus
+	scriptCmds["waitfiles"] = cmdWaitfiles
 }
 
 // dropcat prints every complete drop file in $WORK/spool/mqueue-client:
@@ -122,4 +124,22 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
 	}
+}
+
+// waitfiles DIR GLOB N waits up to 10 s until DIR holds exactly N files
+// matching GLOB (for the daemon's asynchronous work, such as pickup).
+func cmdWaitfiles(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: waitfiles DIR GLOB N")
+	}
+	want, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got, _ = filepath.Glob(filepath.Join(ts.MkAbs(args[0]), args[1]))
+		if len(got) == want {
+			return
+		}
+	}
+	ts.Fatalf("%s/%s: %d files after 10s, want %d: %v", args[0], args[1], len(got), want, got)
 }

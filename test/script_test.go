@@ -1,6 +1,7 @@
 package test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,8 @@ func setupScript(e *testscript.Env) error {
 		}
 	}
 	e.Setenv("GOSENDMAIL_CONFIG", filepath.Join(w, "etc/gosendmail.toml"))
+	e.Setenv("QUEUE", filepath.Join(w, "spool/mqueue"))
+	e.Setenv("MAILDROP", filepath.Join(w, "spool/mqueue-client"))
 	return nil
 }
 
@@ -65,12 +68,30 @@ func testConfig(root string) string {
 		{"mail_spool_dir", "spool/mail"}, {"aliases", "etc/aliases"},
 		{"local_host_names", "etc/local-host-names"}, {"trusted_users", "etc/trusted-users"},
 		{"virtusertable", "etc/virtusertable"}, {"access", "etc/access"},
-		{"mailertable", "etc/mailertable"}, {"log", "maillog"}, {"control_socket", "control"},
+		{"mailertable", "etc/mailertable"}, {"log", "maillog"},
 	} {
 		fmt.Fprintf(&b, "%s = %q\n", kv[0], filepath.Join(root, kv[1]))
 	}
+	// Unix socket paths are limited to 108 bytes; temporary directories
+	// can be deeper than that.
+	fmt.Fprintf(&b, "control_socket = %q\n", shortSocketPath(root))
+	// Started as root by the tests, the daemon keeps its privileges: the
+	// temporary tree is root's.
+	b.WriteString("user = \"root\"\n")
 	return b.String()
 }
 
 // scriptCmds are the commands scripts may use besides testscript's own.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
+// shortSocketPath returns a control socket path for a test root that fits
+// in sun_path: the root's own path if short, else one under /tmp named
+// after a hash of the root.
+func shortSocketPath(root string) string {
+	p := filepath.Join(root, "control")
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(root))
+	return fmt.Sprintf("/tmp/gosendmail-%x.sock", sum[:8])
+}

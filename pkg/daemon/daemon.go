@@ -1,0 +1,243 @@
+// Package daemon is the smtpd process: it prepares the spool, answers the
+// control socket, picks up submitted mail into the queue, and reloads on
+// SIGHUP. (The SMTP listeners and the queue runner join it later; until
+// then it says so at start.)
+//
+// Life cycle: load the configuration (an error is exit 78); started as
+// root, look up `user` (missing: exit 78), create the spool directories
+// with their owners and modes, then drop to that user; listen on the
+// control socket; pick up drop files at start and whenever maildrop_dir
+// changes; on SIGHUP reload the configuration and maps, keeping the old
+// ones if the new ones are bad; on SIGTERM or SIGINT finish the pass in
+// progress and exit 0.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gosendmail/gosendmail/pkg/aliases"
+	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/control"
+	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/maps"
+	"github.com/gosendmail/gosendmail/pkg/pickup"
+	"github.com/gosendmail/gosendmail/pkg/spool"
+	"github.com/gosendmail/gosendmail/pkg/version"
+)
+
+// Daemon is one running smtpd.
+type Daemon struct {
+	cfgPath string
+	named   bool
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	log     *maillog.Logger
+	queue   *spool.Queue
+	aliases aliases.Holder
+	uid     int // the uid the daemon runs as after start
+
+	nudge chan struct{}
+}
+
+// Run starts the daemon and blocks until ctx ends or a stop signal
+// arrives. It returns a sysexits code.
+func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int {
+	cfg, err := config.Load(cfgPath, named)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpd: %v\n", err)
+		return mailerr.ExConfig
+	}
+	d := &Daemon{cfgPath: cfgPath, named: named, cfg: cfg, nudge: make(chan struct{}, 1)}
+	d.log = maillog.Open(cfg.Log, "sm-mta", true)
+	if err := d.prepare(); err != nil {
+		fmt.Fprintf(stderr, "smtpd: %v\n", err)
+		d.log.Warnf("", "%v", err)
+		return mailerr.ExitCode(err)
+	}
+	d.queue = spool.Open(cfg.QueueDir)
+	if n := d.queue.CleanTemp(time.Hour); n > 0 {
+		d.log.Printf("", "removed %d unfinished queue files", n)
+	}
+	if err := d.aliases.Reload(cfg.Aliases); err != nil && !errors.Is(err, os.ErrNotExist) {
+		d.log.Warnf("", "%v", err)
+	}
+
+	ln, err := control.Listen(cfg.ControlSocket, 0o666)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpd: control socket: %v\n", err)
+		return mailerr.ExOSErr
+	}
+	defer os.Remove(cfg.ControlSocket)
+	go control.Serve(ln, d.handle)
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d.log.Printf("", "starting daemon (gosendmail %s): maildrop pickup and control socket; SMTP listeners and delivery are not in this build", version.Version)
+	var lastMod time.Time
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		// Scan when maildrop_dir changed, and every 30 s in any case.
+		if fi, err := os.Stat(d.config().MaildropDir); err == nil && (!fi.ModTime().Equal(lastMod) || time.Since(lastMod) > 30*time.Second) {
+			lastMod = fi.ModTime()
+			d.pickupOnce()
+		}
+		select {
+		case <-ctx.Done():
+			ln.Close()
+			d.log.Printf("", "stopping daemon")
+			return mailerr.ExOK
+		case <-hup:
+			d.reload()
+		case <-d.nudge:
+			d.pickupOnce()
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *Daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) pickupOnce() {
+	cfg := d.config()
+	trusted, _ := maps.ReadClass(cfg.TrustedUsers)
+	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log,
+		Trusted: func(_ int, name string) bool { return trusted.Has(name) }}
+	p.Once()
+}
+
+// reload re-reads the configuration and the maps. A bad file keeps what
+// is in force and is logged with its file and line.
+func (d *Daemon) reload() error {
+	cfg, err := config.Load(d.cfgPath, d.named)
+	if err != nil {
+		d.log.Warnf("", "reload: %v; keeping the configuration in force", err)
+		return err
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	if err := d.aliases.Reload(cfg.Aliases); err != nil {
+		d.log.Warnf("", "reload: %v; keeping the aliases in force", err)
+		return err
+	}
+	d.log.Printf("", "reloaded %s", displayPath(d.cfgPath, d.named))
+	return nil
+}
+
+func displayPath(p string, named bool) string {
+	if _, err := os.Stat(p); err != nil && !named {
+		return "built-in configuration"
+	}
+	return p
+}
+
+// handle answers the control socket. Anyone may ping and ask for a
+// pickup pass; only root and the daemon's own user may reload.
+func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response {
+	switch req.Cmd {
+	case "ping":
+		return control.Response{OK: true, Output: "gosendmail " + version.Version}
+	case "pickup":
+		select {
+		case d.nudge <- struct{}{}:
+		default:
+		}
+		return control.Response{OK: true}
+	case "reload":
+		if peer.UID != 0 && peer.UID != d.uid {
+			return control.Response{Error: "permission denied: only root may reload the daemon"}
+		}
+		if err := d.reload(); err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		return control.Response{OK: true, Output: "reloaded"}
+	case "flush":
+		return control.Response{Error: "no queue runner in this build: deferred mail cannot be flushed yet"}
+	}
+	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
+}
+
+// prepare creates the spool directories with the owners and modes they
+// need (as `postfix set-permissions` would) and, started as root, drops to
+// the configured user.
+func (d *Daemon) prepare() error {
+	cfg := d.cfg
+	d.uid = os.Getuid()
+	if d.uid != 0 {
+		for _, dir := range []string{cfg.QueueDir, cfg.MaildropDir, filepath.Dir(cfg.ControlSocket)} {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return mailerr.Wrap(mailerr.ExCantCreat, err, "cannot create %s", dir)
+			}
+		}
+		return nil
+	}
+	u, err := user.Lookup(cfg.User)
+	if err != nil {
+		return mailerr.New(mailerr.ExConfig, "%s: key \"user\": account %q does not exist (create it, or set user)", displayPath(d.cfgPath, d.named), cfg.User)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dropGID := gid
+	if g, err := user.LookupGroup(cfg.DropGroup); err == nil {
+		dropGID, _ = strconv.Atoi(g.Gid)
+	} else if uid != 0 {
+		return mailerr.New(mailerr.ExConfig, "%s: key \"drop_group\": group %q does not exist", displayPath(d.cfgPath, d.named), cfg.DropGroup)
+	}
+	dirs := []struct {
+		path     string
+		uid, gid int
+		mode     os.FileMode
+	}{
+		{cfg.QueueDir, uid, gid, 0o700},
+		{cfg.MaildropDir, uid, dropGID, 0o730},
+		{filepath.Dir(cfg.ControlSocket), uid, gid, 0o755},
+	}
+	for _, x := range dirs {
+		if err := os.MkdirAll(x.path, x.mode); err != nil {
+			return mailerr.Wrap(mailerr.ExCantCreat, err, "cannot create %s", x.path)
+		}
+		if err := os.Chown(x.path, x.uid, x.gid); err != nil {
+			return mailerr.Wrap(mailerr.ExOSErr, err, "cannot set the owner of %s", x.path)
+		}
+		if err := os.Chmod(x.path, x.mode); err != nil {
+			return mailerr.Wrap(mailerr.ExOSErr, err, "cannot set the mode of %s", x.path)
+		}
+	}
+	if uid == 0 {
+		d.log.Warnf("", "user is root: the daemon keeps all privileges")
+		return nil
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return mailerr.Wrap(mailerr.ExOSErr, err, "setgroups")
+	}
+	if err := syscall.Setresgid(gid, gid, gid); err != nil {
+		return mailerr.Wrap(mailerr.ExOSErr, err, "setresgid")
+	}
+	if err := syscall.Setresuid(uid, uid, uid); err != nil {
+		return mailerr.Wrap(mailerr.ExOSErr, err, "setresuid")
+	}
+	d.uid = uid
+	return nil
+}
