@@ -14,6 +14,9 @@ const foldAt = 78
 // order the names first appeared. Parse reads the output back to the same
 // aliases (the statistics may differ: they count the text as written).
 func (m *Map) Format(w io.Writer) error {
+	if m == nil {
+		return nil
+	}
 	bw := bufio.NewWriter(w)
 	for _, name := range m.order {
 		var b strings.Builder

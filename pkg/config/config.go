@@ -284,7 +284,9 @@ func (c *Config) lineOf(key string) int {
 			cur = strings.Trim(t, "[] \t")
 			continue
 		}
-		if k, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == leaf && cur == table {
+		k, _, ok := strings.Cut(t, "=")
+		k = strings.Trim(strings.TrimSpace(k), `"`)
+		if ok && (k == leaf && cur == table || k == key && cur == "") {
 			return n + 1
 		}
 	}

@@ -54,6 +54,7 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"hostname = 3\n", `:1: key "hostname"`},
 		{"\n\nlog = \"relative/file\"\n", `:3: key "log"`},
 		{"[delivery]\nclient_family = \"ipx\"\n", `:2: key "delivery.client_family"`},
+		{"\ndelivery.client_family = \"ipx\"\n", `:2: key "delivery.client_family"`},
 		{"relay_from = [\"300.1.1.1\"]\n", `:1: key "relay_from": bad network`},
 		{"privacy = [\"goaway\", \"nosuch\"]\n", `:1: key "privacy": unknown privacy word "nosuch"`},
 		{"x = = 1\n", `:1:`},

@@ -62,6 +62,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	}
 	d := &Daemon{cfgPath: cfgPath, named: named, cfg: cfg, nudge: make(chan struct{}, 1)}
 	d.log = maillog.Open(cfg.Log, "sm-mta", true)
+	d.aliases.Warn = func(err error) { d.log.Warnf("", "%v", err) }
 	if err := d.prepare(); err != nil {
 		fmt.Fprintf(stderr, "smtpd: %v\n", err)
 		d.log.Warnf("", "%v", err)
