@@ -53,6 +53,7 @@ func setupScript(e *testscript.Env) error {
 		}
 	}
 	e.Setenv("GOSENDMAIL_CONFIG", filepath.Join(w, "etc/gosendmail.toml"))
+	e.Setenv("PATH_SENDMAIL", filepath.Join(binDir, "sendmail"))
 	e.Setenv("QUEUE", filepath.Join(w, "spool/mqueue"))
 	e.Setenv("MAILDROP", filepath.Join(w, "spool/mqueue-client"))
 	return nil

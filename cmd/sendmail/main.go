@@ -8,13 +8,14 @@ import (
 	"io"
 	"os"
 
+	"github.com/gosendmail/gosendmail/pkg/aliases"
 	"github.com/gosendmail/gosendmail/pkg/sendmail"
 )
 
 func main() {
 	os.Exit(sendmail.Main(os.Args, os.Stdin, os.Stdout, os.Stderr, sendmail.Hooks{
 		Mailq:      notYet("mailq"),
-		Newaliases: notYet("newaliases"),
+		Newaliases: aliases.Main,
 	}))
 }
 
