@@ -63,14 +63,18 @@ bench_build() {
 }
 
 # bench_postfix_sendmail: print the path of Postfix's own sendmail. Installing
-# gosendmail may take /usr/sbin/sendmail over (by dpkg-divert or by hand), so
-# follow a diversion and insist that dpkg says the file is Postfix's.
+# gosendmail takes /usr/sbin/sendmail over (`make install` overwrites it, a
+# package would divert it), so follow a diversion and check the file's
+# checksum against the one dpkg recorded for Postfix's sendmail.
 bench_postfix_sendmail() {
-	local path=${POSTFIX_SENDMAIL:-}
+	local path=${POSTFIX_SENDMAIL:-} sums want got
 	if [[ -z $path ]]; then
 		path=$(dpkg-divert --truename /usr/sbin/sendmail)
-		dpkg-query -S "$path" 2>/dev/null | grep -q '^postfix:' ||
-			bench_die "$path does not belong to the postfix package; set POSTFIX_SENDMAIL to Postfix's sendmail"
+		sums=$(dpkg-query --control-path postfix md5sums)
+		want=$(awk '$2 == "usr/sbin/sendmail" {print $1}' "$sums")
+		got=$(md5sum <"$path" 2>/dev/null | cut -d' ' -f1) || got=
+		[[ -n $want && $got == "$want" ]] ||
+			bench_die "$path is not Postfix's sendmail (replaced, e.g. by 'make install'?): run 'apt-get install --reinstall postfix' or set POSTFIX_SENDMAIL"
 	fi
 	[[ -x $path ]] || bench_die "Postfix sendmail $path is not executable"
 	printf '%s\n' "$path"
