@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/control"
 	"github.com/gosendmail/gosendmail/pkg/maildrop"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -22,6 +24,7 @@ func init() {
 	scriptCmds["cleardrops"] = cmdCleardrops
 	scriptCmds["status"] = cmdStatus
 	scriptCmds["waitfiles"] = cmdWaitfiles
+	scriptCmds["waitdaemon"] = cmdWaitdaemon
 }
 
 // dropcat prints every complete drop file in $WORK/spool/mqueue-client:
@@ -142,4 +145,17 @@ func cmdWaitfiles(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("%s/%s: %d files after 10s, want %d: %v", args[0], args[1], len(got), want, got)
+}
+
+// waitdaemon waits up to 10 s until the daemon of the script's
+// configuration answers a ping on its control socket.
+func cmdWaitdaemon(ts *testscript.TestScript, neg bool, args []string) {
+	cfg, err := config.Load(ts.Getenv("GOSENDMAIL_CONFIG"), true)
+	ts.Check(err)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r, err := control.Call(cfg.ControlSocket, control.Request{Cmd: "ping"}, time.Second); err == nil && r.OK {
+			return
+		}
+	}
+	ts.Fatalf("no daemon answered on %s within 10s", cfg.ControlSocket)
 }

@@ -140,8 +140,8 @@ func (c *cli) command() *cobra.Command {
 		"configuration `file` (default $"+config.EnvVar+", else "+config.DefaultPath+")")
 	f := root.Flags()
 	f.BoolVarP(&c.verbose, "verbose", "v", false, "show priorities (sendmail's -v layout)")
-	f.StringVarP(&c.only, "queue", "A", "", "list one queue: c the MSP queue (maildrop), m the MTA queue")
-	f.StringArrayVarP(&c.filters, "filter", "q", nil, "sendmail queue filter: [!]I, R, S or Q and a substring (repeatable)")
+	f.StringVarP(&c.only, "queue", "A", "", "list one `queue`: c the MSP queue (maildrop), m the MTA queue")
+	f.StringArrayVarP(&c.filters, "filter", "q", nil, "sendmail queue `filter`: [!]I, R, S or Q and a substring (repeatable)")
 	f.BoolVar(&c.json, "json", false, "one JSON object per message, as Postfix's postqueue -j")
 	root.AddCommand(c.removeCommand(), c.holdCommand(), c.releaseCommand(), c.showCommand(), c.flushCommand())
 	return root

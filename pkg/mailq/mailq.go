@@ -18,7 +18,7 @@
 //	6AQ3n0LQ012206        5 Thu Nov 26 03:49 www-data@example.org
 //	                 (Deferred: Connection refused by mx.example.net.)
 //	\t\t\t\t\t x@example.net
-//	6AQ3n0xR012208X     912 Thu Nov 26 03:50 <>
+//	6AQ3n0xR012208X     912 Thu Nov 26 03:49 <>
 //	                 (QUARANTINE: held by root)
 //	\t\t\t\t\t y@example.net
 //	\t\tTotal requests: 2
@@ -85,13 +85,31 @@
 // the message's status, and is left out when there is neither. An empty
 // queue prints nothing.
 //
+// # Managing the queues
+//
+// Subcommands of mailq change the queues (Manager does the work): remove
+// (by ID from either queue, or by --sender, --recipient, --all --yes),
+// hold and release (MTA queue only), show (envelope and header of one
+// message) and flush (asks the daemon's queue runner over the control
+// socket; mailq never delivers). Every change to an MTA message is made
+// under its lock (spool.Queue.Lock), prints one line per message
+// ("6AQ3n0LQ012206: removed") and logs one ("6AQ3n0LQ012206: removed by
+// root", tag "sendmail").
+//
 // # Errors and exit status
 //
 // A corrupt queue or drop file is a warning on stderr and never stops the
 // listing: the exit status of a listing is 0 (check_mailq reads any other
 // as CRITICAL) unless a queue directory itself cannot be read: 77 when
-// permission is denied, 69 otherwise, with a one-line message. The
-// management commands and their exit codes are described in cli.go.
+// permission is denied, 69 otherwise, with a one-line message.
+//
+// Every failure is one line on stderr with a sysexits status: 64 usage
+// (bad flag, malformed queue ID, remove --all without --yes), 65 corrupt
+// queue file (show), 69 not in the queue, or still in the maildrop for
+// hold/release, or no queue runner for flush, 74 the listing could not be
+// written, 75 the message is being delivered (locked) or still being
+// submitted, 77 permission denied, 78 bad configuration. With several IDs
+// every one is tried and the status is that of the first failure.
 package mailq
 
 import (

@@ -39,7 +39,8 @@ type Manager struct {
 	Err    io.Writer // what failed
 }
 
-// Errors that a management command reports, with their exit status.
+// errMalformed, errNotQueued and errLocked are the per-message failures,
+// each with its exit status (see the package documentation).
 func errMalformed(id string) error {
 	return mailerr.New(mailerr.ExUsage, "%s: not a queue ID", printable(id))
 }
@@ -205,8 +206,10 @@ func (m *Manager) removeDrop(id string, quietIfGone bool) (string, error) {
 	return "removed", nil
 }
 
-// RemoveMatching removes every message of both queues that match selects.
-// Messages that cannot be read are warned about and left alone.
+// RemoveMatching removes every message of both queues for which match is
+// true. Each is checked again under its lock, since it may have been
+// delivered or changed since the queues were read. Messages that cannot be
+// read are warned about and left alone.
 func (m *Manager) RemoveMatching(match func(*Item) bool) int {
 	var ids []string
 	code := 0

@@ -1,0 +1,373 @@
+package smtpd
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/envelope"
+	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/spool"
+	"github.com/gosendmail/gosendmail/pkg/version"
+)
+
+// Backend is the go-smtp backend of one listener.
+type Backend struct {
+	Config   func() *config.Config // the configuration in force
+	Tables   Tables
+	Queue    *spool.Queue
+	Log      *maillog.Logger
+	Listener config.Listen
+	Auth     Authenticator // nil: no AUTH on this listener
+}
+
+var _ smtp.Backend = (*Backend)(nil)
+
+// Session is one SMTP session (from EHLO/HELO to the end).
+type Session struct {
+	b       *Backend
+	c       *smtp.Conn
+	conn    *conn // nil if the connection did not come through a guard
+	ip      netip.Addr
+	relay   string // "[ip]" as the log shows the client
+	relayOK bool   // may relay: relay_from, access Connect: RELAY, AUTH
+	discard bool   // access DISCARD: accept and drop
+	user    string // authenticated user
+	bad     int    // refused commands
+	mailed  bool   // a MAIL command was given in this session
+
+	from  string
+	rcpts []spool.Recipient
+	opts  *smtp.MailOptions
+}
+
+// ourConn finds the guarded connection under TLS, if any.
+func ourConn(c net.Conn) *conn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	x, _ := c.(*conn)
+	return x
+}
+
+// NewSession starts a session at HELO/EHLO. The access map's Connect:
+// entry applies here.
+func (b *Backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s := &Session{b: b, c: c, conn: ourConn(c.Conn())}
+	if s.conn != nil {
+		s.ip = s.conn.ip
+	} else {
+		s.ip = addrOf(c.Conn().RemoteAddr())
+	}
+	s.relay = "[" + s.ip.String() + "]"
+	cfg := b.Config()
+	s.relayOK = cfg.RelayAllowed(s.ip)
+	switch a := b.Tables.Connect(s.ip); a.Verdict {
+	case Reject:
+		e := a.Err
+		if e == nil {
+			e = mailerr.SMTP(550, "5.7.1", "Access denied")
+		}
+		b.Log.Rejected("", "check_relay", s.relay, s.relay, fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Msg))
+		if s.conn != nil {
+			s.conn.hangup()
+		}
+		return nil, smtpError(e)
+	case Relay:
+		s.relayOK = true
+	case Discard:
+		s.discard = true
+	}
+	return s, nil
+}
+
+// smtpError turns our error into go-smtp's reply.
+func smtpError(e *mailerr.Error) *smtp.SMTPError {
+	var ec smtp.EnhancedCode
+	if _, err := fmt.Sscanf(e.Enhanced, "%d.%d.%d", &ec[0], &ec[1], &ec[2]); err != nil {
+		ec = smtp.EnhancedCodeNotSet
+	}
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: ec, Message: e.Msg}
+}
+
+// refuse logs a refused command, counts it, and hangs up after
+// max_bad_commands (the reply becomes 421).
+func (s *Session) refuse(ruleset, arg string, e *mailerr.Error) error {
+	s.bad++
+	reply := fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Msg)
+	if e.Code == 550 && e.Enhanced == "5.1.1" {
+		s.b.Log.Printf("", "%s", e.Msg)
+	} else {
+		s.b.Log.Rejected("", ruleset, arg, s.relay, reply)
+	}
+	if max := s.b.Config().Limits.MaxBadCommands; max > 0 && s.bad >= max {
+		s.b.Log.Printf("", "%s: possible SMTP attack: command=%s, count=%d", s.relay, strings.TrimPrefix(ruleset, "check_"), s.bad)
+		if s.conn != nil {
+			s.conn.hangup()
+		}
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
+	}
+	return smtpError(e)
+}
+
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
+var errNUL = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "NUL in command"}
+
+// Mail starts a transaction.
+func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mailed = true
+	if hasNUL(from) {
+		return errNUL
+	}
+	if from != "" {
+		if _, err := envelope.CheckMailbox(from); err != nil {
+			return s.refuse("check_mail", "<"+from+">", mailerr.SMTP(553, "5.1.7", "<%s>... Bad sender address syntax", from))
+		}
+	}
+	switch a := s.b.Tables.From(from); a.Verdict {
+	case Reject:
+		e := a.Err
+		if e == nil {
+			e = mailerr.SMTP(550, "5.7.1", "<%s>... Access denied", from)
+		}
+		return s.refuse("check_mail", "<"+from+">", e)
+	case Discard:
+		s.discard = true
+	}
+	s.from, s.opts = from, opts
+	s.rcpts = nil
+	return nil
+}
+
+// Rcpt adds a recipient after the relay and local-user checks.
+func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if hasNUL(to) {
+		return errNUL
+	}
+	if _, err := envelope.CheckMailbox(to); err != nil {
+		return s.refuse("check_rcpt", "<"+to+">", mailerr.SMTP(553, "5.1.3", "<%s>... Bad recipient address syntax", to))
+	}
+	if e := checkRcpt(s.b.Tables, to, s.relayOK || s.user != ""); e != nil {
+		return s.refuse("check_rcpt", "<"+to+">", e)
+	}
+	r := spool.Recipient{Addr: to, State: spool.Pending}
+	if opts != nil {
+		var n []string
+		for _, x := range opts.Notify {
+			n = append(n, string(x))
+		}
+		r.Notify = strings.Join(n, ",")
+		if opts.OriginalRecipient != "" {
+			r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+	}
+	s.rcpts = append(s.rcpts, r)
+	return nil
+}
+
+// Data reads the message and queues it. The reply 250 is given only once
+// the message is durable in queue_dir.
+func (s *Session) Data(r io.Reader) error {
+	cfg := s.b.Config()
+	strict := !s.relayOK && s.user == ""
+	_, bdat := r.(*io.PipeReader)
+	cr := &checkedReader{r: r, strict: strict, conn: s.conn, checkPipelining: strict && !bdat}
+	now := time.Now()
+	env := &spool.Envelope{
+		ID:      spool.NewID(now),
+		Created: now,
+		Sender:  s.from,
+		UID:     -1,
+		Client:  s.relay,
+		Rcpts:   append([]spool.Recipient(nil), s.rcpts...),
+	}
+	if s.opts != nil {
+		env.BodyType = string(s.opts.Body)
+		env.EnvID = s.opts.EnvelopeID
+		env.Ret = string(s.opts.Return)
+	}
+	body := io.MultiReader(strings.NewReader(s.received(cfg, env.ID, now)), cr)
+	if s.discard {
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return s.dataError(err)
+		}
+		s.b.Log.Printf(env.ID, "discarded")
+		return nil
+	}
+	env.Priority = 30000
+	if err := s.b.Queue.Create(env, body); err != nil {
+		return s.dataError(err)
+	}
+	size := s.b.Queue.Size(env.ID)
+	s.b.Log.Received(env.ID, displayAddr(s.from), size, len(env.Rcpts), cr.msgid, s.proto(), s.b.Listener.Name, s.relay)
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: env.ID + " Message accepted for delivery"}
+}
+
+// dataError maps a failure while reading or queueing the message.
+func (s *Session) dataError(err error) error {
+	var se *smtp.SMTPError
+	switch {
+	case errors.Is(err, smtp.ErrDataTooLarge):
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message size exceeds fixed limit"}
+	case errors.As(err, &se):
+		s.b.Log.Printf("", "%s: %s", s.relay, se.Message)
+		if se.Code == 421 || se.Code == 554 {
+			if s.conn != nil {
+				s.conn.hangup()
+			}
+		}
+		return se
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		s.b.Log.Warnf("", "cannot queue message from %s: %v", s.relay, err)
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}
+	default:
+		s.b.Log.Warnf("", "cannot queue message from %s: %v", s.relay, err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
+	}
+}
+
+func displayAddr(a string) string {
+	if a == "" {
+		return "<>"
+	}
+	return "<" + a + ">"
+}
+
+// proto is the "with" word of Received and the log (RFC 3848).
+func (s *Session) proto() string {
+	p := "ESMTP"
+	if _, tls := s.c.TLSConnectionState(); tls {
+		p += "S"
+	}
+	if s.user != "" {
+		p += "A"
+	}
+	return p
+}
+
+// received is the Received: header, in sendmail's layout.
+func (s *Session) received(cfg *config.Config, id string, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (gosendmail %s) with %s id %s",
+		sanitizeHelo(s.c.Hostname()), s.relay, cfg.Hostname, version.Version, s.proto(), id)
+	if st, ok := s.c.TLSConnectionState(); ok {
+		fmt.Fprintf(&b, "\r\n\t(version=%s cipher=%s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+	}
+	if len(s.rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpts[0].Addr)
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", now.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// sanitizeHelo keeps a client's HELO name printable and short for the
+// header.
+func sanitizeHelo(h string) string {
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f || r == '(' || r == ')' {
+			return '?'
+		}
+		return r
+	}, h)
+}
+
+// Reset ends a transaction.
+func (s *Session) Reset() {
+	s.from, s.rcpts, s.opts = "", nil, nil
+}
+
+// Logout ends the session.
+func (s *Session) Logout() error {
+	if !s.mailed {
+		s.b.Log.Printf("", "%s did not issue MAIL/EXPN/VRFY/ETRN during connection to %s", s.relay, s.b.Listener.Name)
+	}
+	return nil
+}
+
+// checkedReader passes DATA through while enforcing the rules against
+// SMTP smuggling: from clients that may not relay (strict), a bare CR or
+// a bare LF anywhere ends the transaction (Postfix's
+// smtpd_forbid_bare_newline), and so do commands pipelined past the end
+// of DATA before our reply. It also notes the Message-ID for the log.
+type checkedReader struct {
+	r               io.Reader
+	strict          bool
+	conn            *conn
+	checkPipelining bool
+
+	prev    byte // last byte seen
+	header  bool // still in the header
+	line    []byte
+	started bool
+	msgid   string
+}
+
+var errBareNewline = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF in message data is not allowed"}
+var errPipelining = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0}, Message: "Improper command pipelining after DATA"}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	if !c.started {
+		c.started, c.header = true, true
+	}
+	n, err := c.r.Read(p)
+	for i := 0; i < n; i++ {
+		b := p[i]
+		if c.strict {
+			if b == '\n' && c.prev != '\r' {
+				return 0, errBareNewline
+			}
+			if c.prev == '\r' && b != '\n' {
+				return 0, errBareNewline
+			}
+		}
+		c.prev = b
+		if c.header {
+			c.scanHeader(b)
+		}
+	}
+	if err == io.EOF {
+		if c.strict && c.prev == '\r' {
+			return 0, errBareNewline
+		}
+		if c.checkPipelining && c.conn != nil && c.conn.pipelinedPastData() {
+			return 0, errPipelining
+		}
+	}
+	return n, err
+}
+
+// scanHeader collects header lines to find Message-ID; it stops at the
+// blank line or after 64 KiB.
+func (c *checkedReader) scanHeader(b byte) {
+	if b != '\n' {
+		if len(c.line) < 1000 {
+			c.line = append(c.line, b)
+		}
+		return
+	}
+	line := bytes.TrimRight(c.line, "\r")
+	c.line = c.line[:0]
+	if len(line) == 0 {
+		c.header = false
+		return
+	}
+	if len(line) > 11 && strings.EqualFold(string(line[:11]), "message-id:") {
+		c.msgid = strings.TrimSpace(string(line[11:]))
+		c.header = false
+	}
+}
