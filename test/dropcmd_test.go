@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ func init() {
 	scriptCmds["status"] = cmdStatus
 	scriptCmds["waitfiles"] = cmdWaitfiles
 	scriptCmds["waitdaemon"] = cmdWaitdaemon
+	scriptCmds["waitlisten"] = cmdWaitlisten
 }
 
 // dropcat prints every complete drop file in $WORK/spool/mqueue-client:
@@ -158,4 +160,21 @@ func cmdWaitdaemon(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("no daemon answered on %s within 10s", cfg.ControlSocket)
+}
+
+// waitlisten NAME waits up to 10 s for the daemon to log the address of
+// its listener NAME, and sets $NAME_ADDR (e.g. $MTA_ADDR) to it.
+func cmdWaitlisten(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitlisten NAME")
+	}
+	re := regexp.MustCompile(`listener ` + regexp.QuoteMeta(args[0]) + ` on (\S+) `)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		data, _ := os.ReadFile(filepath.Join(ts.Getenv("WORK"), "maillog"))
+		if m := re.FindAllSubmatch(data, -1); len(m) > 0 {
+			ts.Setenv(args[0]+"_ADDR", string(m[len(m)-1][1]))
+			return
+		}
+	}
+	ts.Fatalf("listener %s not up within 10s", args[0])
 }

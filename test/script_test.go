@@ -69,7 +69,7 @@ func testConfig(root string) string {
 		{"mail_spool_dir", "spool/mail"}, {"aliases", "etc/aliases"},
 		{"local_host_names", "etc/local-host-names"}, {"trusted_users", "etc/trusted-users"},
 		{"virtusertable", "etc/virtusertable"}, {"access", "etc/access"},
-		{"mailertable", "etc/mailertable"}, {"log", "maillog"},
+		{"mailertable", "etc/mailertable"}, {"relay_domains", "etc/relay-domains"}, {"log", "maillog"},
 	} {
 		fmt.Fprintf(&b, "%s = %q\n", kv[0], filepath.Join(root, kv[1]))
 	}
@@ -79,6 +79,9 @@ func testConfig(root string) string {
 	// Started as root by the tests, the daemon keeps its privileges: the
 	// temporary tree is root's.
 	b.WriteString("user = \"root\"\n")
+	// Inline tables, so that scripts may append top-level keys. Listeners
+	// bind port 0; the daemon logs the address it got (see waitlisten).
+	b.WriteString(`listen = [{name = "MTA", address = "127.0.0.1:0"}, {name = "submission", address = "127.0.0.1:0", mode = "submission"}]` + "\n")
 	return b.String()
 }
 

@@ -43,6 +43,7 @@ type Config struct {
 	TrustedUsers   string   `toml:"trusted_users"`
 	Aliases        string   `toml:"aliases"`
 	Access         string   `toml:"access"`
+	RelayDomains   string   `toml:"relay_domains"`
 	Mailertable    string   `toml:"mailertable"`
 	RelayFrom      []string `toml:"relay_from"`
 	Privacy        []string `toml:"privacy"`
@@ -78,6 +79,9 @@ type Limits struct {
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	MaxRecipients       int `toml:"max_recipients"`
 	MaxBadCommands      int `toml:"max_bad_commands"`
+	// GreetPause is how long the banner waits, watching for clients that
+	// talk first (sendmail's greet_pause); relay_from clients never wait.
+	GreetPause Duration `toml:"greet_pause"`
 }
 
 // Listen is one SMTP listener.
@@ -146,6 +150,7 @@ func Defaults() *Config {
 		TrustedUsers:   "/etc/mail/trusted-users",
 		Aliases:        "/etc/aliases",
 		Access:         "/etc/mail/access",
+		RelayDomains:   "/etc/mail/relay-domains",
 		Mailertable:    "/etc/mail/mailertable",
 		RelayFrom:      []string{"127.0.0.0/8", "::1/128"},
 		Privacy:        []string{"goaway", "noreceipts", "authwarnings"},
@@ -159,6 +164,7 @@ func Defaults() *Config {
 			MaxConnectionsPerIP: 20,
 			MaxRecipients:       1000,
 			MaxBadCommands:      20,
+			GreetPause:          Duration(time.Second),
 		},
 		Delivery: Delivery{
 			ClientFamily: "any",

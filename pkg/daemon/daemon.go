@@ -14,9 +14,11 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"os/user"
@@ -33,9 +35,13 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/pickup"
+	"github.com/gosendmail/gosendmail/pkg/smtpd"
 	"github.com/gosendmail/gosendmail/pkg/spool"
 	"github.com/gosendmail/gosendmail/pkg/version"
 )
+
+// ShutdownGrace bounds how long a stop waits for messages being received.
+const ShutdownGrace = 2 * time.Minute
 
 // Daemon is one running smtpd.
 type Daemon struct {
@@ -63,10 +69,33 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	d := &Daemon{cfgPath: cfgPath, named: named, cfg: cfg, nudge: make(chan struct{}, 1)}
 	d.log = maillog.Open(cfg.Log, "sm-mta", true)
 	d.aliases.Warn = func(err error) { d.log.Warnf("", "%v", err) }
-	if err := d.prepare(); err != nil {
+	fail := func(err error) int {
 		fmt.Fprintf(stderr, "smtpd: %v\n", err)
 		d.log.Warnf("", "%v", err)
 		return mailerr.ExitCode(err)
+	}
+
+	// Listeners are bound first: ports below 1024 need root, which
+	// prepare gives up.
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, l := range cfg.Listen {
+		ln, err := smtpd.Bind(l)
+		if err != nil {
+			return fail(mailerr.Wrap(mailerr.ExOSErr, err, "cannot listen"))
+		}
+		lns = append(lns, ln)
+	}
+	tlsConfig, err := loadTLS(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.prepare(); err != nil {
+		return fail(err)
 	}
 	d.queue = spool.Open(cfg.QueueDir)
 	if n := d.queue.CleanTemp(time.Hour); n > 0 {
@@ -75,6 +104,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	if err := d.aliases.Reload(cfg.Aliases); err != nil && !errors.Is(err, os.ErrNotExist) {
 		d.log.Warnf("", "%v", err)
 	}
+	tables := newTables(cfg, &d.aliases, d.log)
 
 	ln, err := control.Listen(cfg.ControlSocket, 0o666)
 	if err != nil {
@@ -84,13 +114,34 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	defer os.Remove(cfg.ControlSocket)
 	go control.Serve(ln, d.handle)
 
+	var auth smtpd.Authenticator
+	if cfg.Auth.UsersFile != "" {
+		auth = &smtpd.UsersFile{Path: cfg.Auth.UsersFile, Warn: func(err error) { d.log.Warnf("", "%v", err) }}
+	}
+	var servers []*smtpd.Server
+	for i, l := range cfg.Listen {
+		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth}
+		srv, err := smtpd.New(lns[i], cfg, smtpd.Options{Backend: b, TLS: tlsConfig, GreetPause: cfg.Limits.GreetPause.D()})
+		if err != nil {
+			return fail(mailerr.Wrap(mailerr.ExConfig, err, "%s", displayPath(d.cfgPath, d.named)))
+		}
+		servers = append(servers, srv)
+		d.log.Printf("", "listener %s on %s (mode %s, auth %s)", l.Name, lns[i].Addr(), l.Mode, l.Auth)
+		go func() {
+			if err := srv.Serve(); err != nil {
+				d.log.Warnf("", "listener %s: %v", l.Name, err)
+			}
+		}()
+	}
+	lns = nil // the servers own them now
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d.log.Printf("", "starting daemon (gosendmail %s): maildrop pickup and control socket; SMTP listeners and delivery are not in this build", version.Version)
+	d.log.Printf("", "starting daemon (gosendmail %s); the queue runner and delivery are not in this build", version.Version)
 	var lastMod time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -102,14 +153,23 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		}
 		select {
 		case <-ctx.Done():
+			d.log.Printf("", "stopping daemon: finishing the transactions in flight")
 			ln.Close()
-			d.log.Printf("", "stopping daemon")
+			sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+			for _, srv := range servers {
+				if err := srv.Shutdown(sctx); err != nil {
+					d.log.Warnf("", "listener %s: %v", srv.Listen.Name, err)
+				}
+			}
+			cancel()
+			d.log.Printf("", "daemon stopped")
 			return mailerr.ExOK
 		case <-hup:
 			d.reload()
 		case <-d.nudge:
 			d.pickupOnce()
 		case <-tick.C:
+			tables.check()
 		}
 	}
 }
@@ -241,4 +301,16 @@ func (d *Daemon) prepare() error {
 	}
 	d.uid = uid
 	return nil
+}
+
+// loadTLS reads the [tls] certificate; nil when none is configured.
+func loadTLS(cfg *config.Config) (*tls.Config, error) {
+	if cfg.TLS.CertFile == "" && cfg.TLS.KeyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, mailerr.Wrap(mailerr.ExConfig, err, "[tls] cert_file %s, key_file %s", cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

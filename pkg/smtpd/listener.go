@@ -26,13 +26,15 @@ type guard struct {
 	onPregreet func(ip netip.Addr, after time.Duration)
 	onCommand  func(ip netip.Addr, verb, arg string) // VRFY and EXPN, for the log
 
-	mu    sync.Mutex
-	total int
-	perIP map[netip.Addr]int
+	mu       sync.Mutex
+	total    int
+	perIP    map[netip.Addr]int
+	conns    map[*conn]struct{}
+	draining atomic.Bool
 }
 
 func newGuard(l net.Listener) *guard {
-	return &guard{Listener: l, perIP: map[netip.Addr]int{}}
+	return &guard{Listener: l, perIP: map[netip.Addr]int{}, conns: map[*conn]struct{}{}}
 }
 
 // Accept returns the next connection within the limits. Connections over
@@ -49,9 +51,9 @@ func (g *guard) Accept() (net.Conn, error) {
 		reply := ""
 		switch {
 		case g.maxTotal > 0 && g.total >= g.maxTotal:
-			reply = "421 4.3.2 Too many connections, try again later"
+			reply = "421 4.3.2 Too many open connections."
 		case !exempt && g.maxPerIP > 0 && g.perIP[ip] >= g.maxPerIP:
-			reply = "421 4.3.2 Too many connections from your address, try again later"
+			reply = "421 4.3.2 Too many open connections."
 		default:
 			g.total++
 			g.perIP[ip]++
@@ -70,17 +72,37 @@ func (g *guard) Accept() (net.Conn, error) {
 		if !exempt {
 			gc.pause = g.pause
 		}
+		g.mu.Lock()
+		g.conns[gc] = struct{}{}
+		g.mu.Unlock()
 		return gc, nil
 	}
 }
 
-func (g *guard) release(ip netip.Addr) {
+func (g *guard) release(c *conn) {
+	ip := c.ip
 	g.mu.Lock()
+	delete(g.conns, c)
 	g.total--
 	if g.perIP[ip]--; g.perIP[ip] <= 0 {
 		delete(g.perIP, ip)
 	}
 	g.mu.Unlock()
+}
+
+// drain ends every session that is not receiving a message: its next
+// read fails at once and go-smtp closes it. Sessions in DATA finish their
+// message and are closed after the reply (see conn.endData).
+func (g *guard) drain() {
+	g.draining.Store(true)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.conns {
+		if !c.receiving.Load() {
+			c.hangup()
+			c.Conn.SetReadDeadline(time.Now())
+		}
+	}
 }
 
 // Open reports the connections being served.
@@ -115,21 +137,41 @@ type conn struct {
 	start  time.Time
 	pause  time.Duration
 
-	greeted bool        // the banner was written
-	early   []byte      // bytes read during the greeting pause (never served)
-	last    []byte      // tail of the bytes read so far, for the DATA check
-	noRead  atomic.Bool // set by hangup: reads return EOF
-	once    sync.Once
+	greeted   bool        // the banner was written
+	early     []byte      // bytes read during the greeting pause (never served)
+	last      []byte      // tail of the bytes read so far, for the DATA check
+	noRead    atomic.Bool // set by hangup: reads return EOF
+	receiving atomic.Bool // a message is being read (DATA)
+	once      sync.Once
 
 	// The command sniffer: go-smtp answers VRFY and EXPN itself, so the
 	// lines are watched here to log them as sendmail does.
 	cmdLine []byte
 	inData  bool
+	// In DATA: the previous raw byte, and whether a bare CR, a bare LF or
+	// a NUL was seen in this message.
+	prev byte
+	bad  bool
 }
+
+// rawBad reports a bare CR, bare LF or NUL in the data of the message
+// just read, as the client sent it.
+func (c *conn) rawBad() bool { return c.bad }
 
 // sniff follows the client's lines: commands, and DATA until its end.
 func (c *conn) sniff(p []byte) {
 	for _, b := range p {
+		if c.inData {
+			switch {
+			case b == 0:
+				c.bad = true
+			case b == '\n' && c.prev != '\r':
+				c.bad = true
+			case c.prev == '\r' && b != '\n':
+				c.bad = true
+			}
+			c.prev = b
+		}
 		if b != '\n' {
 			if len(c.cmdLine) < 512 {
 				c.cmdLine = append(c.cmdLine, b)
@@ -146,8 +188,11 @@ func (c *conn) sniff(p []byte) {
 		switch strings.ToUpper(verb) {
 		case "DATA":
 			c.inData = arg == ""
+			c.prev, c.bad = '\n', false
 		case "VRFY", "EXPN":
-			c.g.onCommand(c.ip, strings.ToLower(verb), arg)
+			if c.g.onCommand != nil {
+				c.g.onCommand(c.ip, strings.ToLower(verb), arg)
+			}
 		}
 	}
 }
@@ -190,7 +235,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.g.onCommand != nil {
+	if n > 0 {
 		c.sniff(p[:n])
 	}
 	if n > 0 {
@@ -214,6 +259,17 @@ func (c *conn) pipelinedPastData() bool {
 	return !bytes.HasSuffix(c.last, []byte("\r\n.\r\n")) && !bytes.Equal(c.last, []byte(".\r\n"))
 }
 
+// startData and endData bracket the reading of a message, so that a
+// shutdown lets it finish and then closes the session.
+func (c *conn) startData() { c.receiving.Store(true) }
+
+func (c *conn) endData() {
+	c.receiving.Store(false)
+	if c.g.draining.Load() {
+		c.hangup()
+	}
+}
+
 // hangup makes the next read see end of input, so go-smtp closes the
 // connection after writing the reply in progress.
 func (c *conn) hangup() { c.noRead.Store(true) }
@@ -222,7 +278,7 @@ func (c *conn) Close() error {
 	var err error
 	c.once.Do(func() {
 		err = c.Conn.Close()
-		c.g.release(c.ip)
+		c.g.release(c)
 	})
 	return err
 }

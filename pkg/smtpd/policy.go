@@ -33,10 +33,11 @@ type Tables interface {
 	LocalDomain(domain string) bool
 	// RelayDomain: relay-domains, or an access To: RELAY for the domain.
 	RelayDomain(domain string) bool
-	// Connect, From and To consult the access map.
+	// Connect, From and To consult the access map; local says the
+	// recipient's domain is local (its "user@" entries apply).
 	Connect(ip netip.Addr) Answer
 	From(addr string) Answer
-	To(addr string) Answer
+	To(addr string, local bool) Answer
 	// Virtual looks an address of a local domain up in virtusertable:
 	// found reports an entry; err is set for error: entries.
 	Virtual(addr string) (target string, found bool, err *mailerr.Error)
@@ -89,7 +90,8 @@ func splitRcpt(addr string) (local, domain string) {
 // characters here: they never route anywhere, so they never relay.
 func checkRcpt(t Tables, addr string, relayOK bool) *mailerr.Error {
 	local, domain := splitRcpt(addr)
-	switch a := t.To(addr); a.Verdict {
+	isLocal := domain == "" || (!strings.HasPrefix(domain, "[") && t.LocalDomain(domain))
+	switch a := t.To(addr, isLocal); a.Verdict {
 	case Reject:
 		if a.Err != nil {
 			return a.Err
@@ -98,10 +100,11 @@ func checkRcpt(t Tables, addr string, relayOK bool) *mailerr.Error {
 	case Relay:
 		relayOK = true
 	}
-	if domain == "" || (!strings.HasPrefix(domain, "[") && t.LocalDomain(domain)) {
+	if isLocal {
 		if domain != "" {
 			if _, found, err := t.Virtual(addr); err != nil {
-				return err
+				// sendmail's form: the address, then the table's text.
+				return mailerr.SMTP(err.Code, err.Enhanced, "<%s>... %s", addr, err.Msg)
 			} else if found {
 				return nil
 			}

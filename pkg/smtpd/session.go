@@ -106,10 +106,11 @@ func smtpError(e *mailerr.Error) *smtp.SMTPError {
 func (s *Session) refuse(ruleset, arg string, e *mailerr.Error) error {
 	s.bad++
 	reply := fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Msg)
-	if e.Code == 550 && e.Enhanced == "5.1.1" {
+	s.b.Log.Rejected("", ruleset, arg, s.relay, reply)
+	if ruleset == "check_rcpt" && strings.HasPrefix(e.Msg, arg+"... ") && !strings.Contains(e.Msg, "Relaying denied") {
+		// sendmail also logs "<addr>... User unknown" (or the
+		// virtusertable's text) on a line of its own.
 		s.b.Log.Printf("", "%s", e.Msg)
-	} else {
-		s.b.Log.Rejected("", ruleset, arg, s.relay, reply)
 	}
 	if max := s.b.Config().Limits.MaxBadCommands; max > 0 && s.bad >= max {
 		s.b.Log.Printf("", "%s: possible SMTP attack: command=%s, count=%d", s.relay, strings.TrimPrefix(ruleset, "check_"), s.bad)
@@ -180,6 +181,10 @@ func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // Data reads the message and queues it. The reply 250 is given only once
 // the message is durable in queue_dir.
 func (s *Session) Data(r io.Reader) error {
+	if s.conn != nil {
+		s.conn.startData()
+		defer s.conn.endData()
+	}
 	cfg := s.b.Config()
 	strict := !s.relayOK && s.user == ""
 	_, bdat := r.(*io.PipeReader)
@@ -317,7 +322,7 @@ type checkedReader struct {
 	msgid   string
 }
 
-var errBareNewline = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Bare CR or LF in message data is not allowed"}
+var errBareNewline = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Bare CR, bare LF or NUL in message data is not allowed"}
 var errPipelining = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0}, Message: "Improper command pipelining after DATA"}
 
 func (c *checkedReader) Read(p []byte) (int, error) {
@@ -342,6 +347,11 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		if c.strict && c.prev == '\r' {
+			return 0, errBareNewline
+		}
+		// go-smtp's reader drops a CR after a leading dot and keeps NUL;
+		// the raw bytes the connection saw tell the truth.
+		if c.strict && c.conn != nil && c.conn.rawBad() {
 			return 0, errBareNewline
 		}
 		if c.checkPipelining && c.conn != nil && c.conn.pipelinedPastData() {
