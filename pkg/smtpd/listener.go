@@ -138,7 +138,6 @@ type conn struct {
 	pause  time.Duration
 
 	greeted   bool        // the banner was written
-	early     []byte      // bytes read during the greeting pause (never served)
 	last      []byte      // tail of the bytes read so far, for the DATA check
 	noRead    atomic.Bool // set by hangup: reads return EOF
 	receiving atomic.Bool // a message is being read (DATA)
