@@ -408,3 +408,53 @@ func TestFail2banFilters(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// The access map: Connect: REJECT, From: REJECT and ERROR:, To: RELAY and
+// REJECT, Connect: RELAY; and map files reload by themselves.
+func TestAccessMap(t *testing.T) {
+	e := newEnv(t)
+	os.WriteFile(e.path("etc/access"), []byte(`# test access map
+From:spammer@example.org	REJECT
+From:bad.example	ERROR:5.7.1:550 We do not take mail from you
+To:partner.example	RELAY
+To:blocked@example.net	REJECT
+`), 0o644)
+	d := startDaemon(t, e, "relay_from = [\"127.0.0.1/32\"]\n[limits]\ngreet_pause = \"0s\"\n")
+	mta := d.addrs["MTA"]
+	cl := greet(t, foreignIP, mta)
+	if code, text := cl.cmd("MAIL FROM:<spammer@example.org>"); code != 550 || !strings.Contains(text, "Access denied") {
+		t.Errorf("From REJECT: %d %s", code, text)
+	}
+	if code, text := cl.cmd("MAIL FROM:<x@mail.bad.example>"); code != 550 || !strings.Contains(text, "We do not take mail from you") {
+		t.Errorf("From ERROR: %d %s", code, text)
+	}
+	cl.must("MAIL FROM:<friend@example.org>", 250)
+	cl.must("RCPT TO:<someone@partner.example>", 250)
+	cl.must("RCPT TO:<someone@sub.partner.example>", 250)
+	cl.must("RCPT TO:<other@example.net>", 550)
+	lc := greet(t, localIP, mta)
+	lc.must("MAIL FROM:<a@test.example>", 250)
+	if code, _ := lc.cmd("RCPT TO:<blocked@example.net>"); code != 550 {
+		t.Errorf("To REJECT from localhost: %d", code)
+	}
+	// Edit the map: Connect: 127.0.0.2 REJECT takes effect without a restart.
+	time.Sleep(1100 * time.Millisecond) // a new mtime
+	os.WriteFile(e.path("etc/access"), []byte("Connect:127.0.0.2\tREJECT\nConnect:127.0.0.3\tRELAY\n"), 0o644)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := dialFrom(t, foreignIP, mta)
+		c.expect(220)
+		code, _ := c.cmd("EHLO client.example")
+		if code == 550 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Connect: REJECT not in force after 10s (EHLO %d)", code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rc := greet(t, "127.0.0.3", mta)
+	rc.must("MAIL FROM:<a@example.org>", 250)
+	rc.must("RCPT TO:<anyone@example.net>", 250)
+	waitLog(t, d, "ruleset=check_relay, arg1=[127.0.0.2], relay=[127.0.0.2], reject=550 5.7.1 Access denied")
+}

@@ -55,6 +55,8 @@ type Daemon struct {
 	aliases aliases.Holder
 	uid     int // the uid the daemon runs as after start
 
+	aliasStamp string // mtime and size of the alias file last seen
+
 	nudge chan struct{}
 }
 
@@ -170,6 +172,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 			d.pickupOnce()
 		case <-tick.C:
 			tables.check()
+			d.checkAliases()
 		}
 	}
 }
@@ -186,6 +189,30 @@ func (d *Daemon) pickupOnce() {
 	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log,
 		Trusted: func(_ int, name string) bool { return trusted.Has(name) }}
 	p.Once()
+}
+
+// checkAliases reloads the alias file when it changed (a bad version
+// keeps the aliases in force: Holder.Reload).
+func (d *Daemon) checkAliases() {
+	path := d.config().Aliases
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	stamp := fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+	if stamp == d.aliasStamp {
+		return
+	}
+	first := d.aliasStamp == ""
+	d.aliasStamp = stamp
+	if first {
+		return // loaded at start
+	}
+	if err := d.aliases.Reload(path); err != nil {
+		d.log.Warnf("", "%v; keeping the aliases in force", err)
+		return
+	}
+	d.log.Printf("", "reloaded %s", path)
 }
 
 // reload re-reads the configuration and the maps. A bad file keeps what

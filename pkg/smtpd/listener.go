@@ -146,6 +146,7 @@ type conn struct {
 	// The command sniffer: go-smtp answers VRFY and EXPN itself, so the
 	// lines are watched here to log them as sendmail does.
 	cmdLine []byte
+	cmdLen  int
 	inData  bool
 	// In DATA: the previous raw byte, and whether a bare CR, a bare LF or
 	// a NUL was seen in this message.
@@ -175,8 +176,20 @@ func (c *conn) sniff(p []byte) {
 			if len(c.cmdLine) < 512 {
 				c.cmdLine = append(c.cmdLine, b)
 			}
+			if !c.inData {
+				c.cmdLen++
+				if c.cmdLen > maxCommandLine && !c.noRead.Load() {
+					// RFC 5321 4.5.3.1.4 allows 512 octets; go-smtp's line
+					// limit must also fit message lines, so commands are
+					// bounded here.
+					c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					io.WriteString(c.Conn, "500 5.5.2 Command line too long\r\n")
+					c.hangup()
+				}
+			}
 			continue
 		}
+		c.cmdLen = 0
 		line := string(bytes.TrimRight(c.cmdLine, "\r"))
 		c.cmdLine = c.cmdLine[:0]
 		if c.inData {
@@ -251,6 +264,10 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 const tailLen = 64
+
+// maxCommandLine bounds a command line: RFC 5321's 512 octets with room
+// for extension parameters.
+const maxCommandLine = 4096
 
 // pipelinedPastData reports whether the last bytes read from the client
 // go on after the end-of-data marker: commands sent before our reply.

@@ -132,6 +132,9 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	if hasNUL(from) {
 		return errNUL
 	}
+	if s.b.Listener.Auth == "required" && s.user == "" {
+		return s.refuse("check_mail", "<"+from+">", mailerr.SMTP(530, "5.7.0", "Authentication required"))
+	}
 	if from != "" {
 		if _, err := envelope.CheckMailbox(from); err != nil {
 			return s.refuse("check_mail", "<"+from+">", mailerr.SMTP(553, "5.1.7", "<%s>... Bad sender address syntax", from))
