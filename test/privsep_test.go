@@ -208,3 +208,17 @@ func TestPrivilegedOptionsRefused(t *testing.T) {
 		}
 	}
 }
+
+// sendmail -bs by an unprivileged user writes through the setgid group too.
+func TestUnprivilegedBS(t *testing.T) {
+	e, bin := setgidEnv(t)
+	conv := "EHLO app.example\r\nMAIL FROM:<shop@example.org>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: bs\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+	out, stderr, code := asNobody(t, []byte(conv), nil, bin, "-bs")
+	if code != 0 || !strings.Contains(out, "Message accepted for delivery") {
+		t.Fatalf("exit %d: %s %s", code, out, stderr)
+	}
+	d, _ := e.readDrop()
+	if d.UID != nobody || d.Sender != "shop@example.org" {
+		t.Fatalf("%+v", d)
+	}
+}

@@ -100,14 +100,17 @@ type Writer struct {
 	done bool
 }
 
-// Create makes a new drop file in dir for env, choosing a fresh queue ID
-// (env.ID is set), and writes the envelope. The message follows with Write.
+// Create makes a new drop file in dir for env and writes the envelope;
+// the message follows with Write. The file is named env.ID if that is a
+// free queue ID, else a fresh one (env.ID is updated).
 func Create(dir string, env *Envelope) (*Writer, error) {
 	if env.Created.IsZero() {
 		env.Created = time.Now()
 	}
 	for try := 0; ; try++ {
-		env.ID = spool.NewID(time.Now())
+		if try > 0 || !spool.ValidID(env.ID) {
+			env.ID = spool.NewID(time.Now())
+		}
 		path := filepath.Join(dir, env.ID)
 		// Mode 0644 under a 0730 directory: only the daemon (the directory's
 		// owner) can reach it. The execute bit is set on commit.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/config"
@@ -26,6 +27,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/privsep"
+	"github.com/gosendmail/gosendmail/pkg/smtpd"
 )
 
 // Hooks are the other commands sendmail's modes lead to (-bp is mailq,
@@ -74,7 +76,7 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks)
 	path, named := config.Locate(cfgFlag)
 	// A caller who names another configuration runs as a plain user, as
 	// sendmail does with -C: drop the group before the file is read.
-	if o.Mode != "m" || o.QueueRun || (named && caller.UID != 0) {
+	if (o.Mode != "m" && o.Mode != "s") || o.QueueRun || (named && caller.UID != 0) {
 		if err := privsep.DropGroup(); err != nil {
 			return fail(mailerr.Wrap(mailerr.ExOSErr, err, "cannot drop privileges"))
 		}
@@ -112,11 +114,22 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks)
 	case o.Mode == "i":
 		return hooks.Newaliases(cfgArgs, stdout, stderr)
 	case o.Mode == "s":
-		return fail(mailerr.New(mailerr.ExUnavailable, "-bs: the SMTP server is not available in this build yet"))
+		b := &smtpd.Backend{
+			Config:    func() *config.Config { return cfg },
+			Tables:    smtpd.OpenTables{},
+			Queue:     &smtpd.DropStore{Dir: cfg.MaildropDir},
+			Log:       log,
+			Listener:  config.Listen{Name: "stdin", Mode: "submission", Auth: "none"},
+			LocalUser: caller.Name,
+		}
+		if err := smtpd.ServeStdio(cfg, b, stdin, stdout); err != nil {
+			return fail(mailerr.Wrap(mailerr.ExIOErr, err, "-bs"))
+		}
+		return mailerr.ExOK
 	case o.Mode == "v":
 		return fail(mailerr.New(mailerr.ExUnavailable, "-bv: address verification needs the router, not available in this build yet"))
 	case o.Mode == "d" || o.Mode == "D":
-		return fail(mailerr.New(mailerr.ExUnavailable, "-b%s: start the daemon with smtpd (not available in this build yet)", o.Mode))
+		return fail(startDaemon(path, named))
 	case o.Mode == "t":
 		return fail(mailerr.New(mailerr.ExUsage, "-bt: rule-set test mode does not exist in gosendmail (there are no rulesets)"))
 	case o.Mode == "C":
@@ -141,6 +154,27 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks)
 		fmt.Fprintf(stderr, "%s: queued for delivery to %s\n", res.ID, strings.Join(res.Rcpts, ", "))
 	}
 	return mailerr.ExOK
+}
+
+// startDaemon replaces this process with smtpd, found beside the
+// sendmail binary (as installed, /usr/sbin) or in /usr/sbin. -bd and -bD
+// both run it in the foreground: systemd, not sendmail, backgrounds
+// daemons now.
+func startDaemon(cfgPath string, named bool) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return mailerr.Wrap(mailerr.ExOSFile, err, "cannot find smtpd")
+	}
+	smtpdPath := filepath.Join(filepath.Dir(exe), "smtpd")
+	if _, err := os.Stat(smtpdPath); err != nil {
+		smtpdPath = "/usr/sbin/smtpd"
+	}
+	argv := []string{"smtpd"}
+	if named {
+		argv = append(argv, "--config", cfgPath)
+	}
+	err = syscall.Exec(smtpdPath, argv, os.Environ())
+	return mailerr.Wrap(mailerr.ExOSFile, err, "cannot start %s", smtpdPath)
 }
 
 func displayPath(p string) string {

@@ -24,15 +24,27 @@ import (
 
 // Backend is the go-smtp backend of one listener.
 type Backend struct {
-	Config   func() *config.Config // the configuration in force
-	Tables   Tables
-	Queue    *spool.Queue
-	Log      *maillog.Logger
-	Listener config.Listen
-	Auth     Authenticator // nil: no AUTH on this listener
+	Config func() *config.Config // the configuration in force
+	Tables Tables
+	Queue  Store
+	// LocalUser, if set, is the local user of a sendmail -bs session: the
+	// client is named user@localhost, as sendmail logs it.
+	LocalUser string
+	Log       *maillog.Logger
+	Listener  config.Listen
+	Auth      Authenticator // nil: no AUTH on this listener
 }
 
 var _ smtp.Backend = (*Backend)(nil)
+
+// Store keeps an accepted message durably: the queue (*spool.Queue), or
+// the maildrop for sendmail -bs. Create sets env.ID (keeping it if free).
+type Store interface {
+	Create(env *spool.Envelope, body io.Reader) error
+	Size(id string) int64
+}
+
+var _ Store = (*spool.Queue)(nil)
 
 // Session is one SMTP session (from EHLO/HELO to the end).
 type Session struct {
@@ -73,6 +85,10 @@ func (b *Backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s.relay = "[" + s.ip.String() + "]"
 	cfg := b.Config()
 	s.relayOK = cfg.RelayAllowed(s.ip)
+	if b.LocalUser != "" {
+		s.relay, s.relayOK = b.LocalUser+"@localhost", true
+		return s, nil
+	}
 	switch a := b.Tables.Connect(s.ip); a.Verdict {
 	case Reject:
 		e := a.Err
