@@ -25,6 +25,8 @@ access = "$run/etc/access"
 mailertable = "$run/etc/mailertable"
 control_socket = "$run/control"
 log = "stderr"
+# The development instance runs as whoever started it.
+user = "$(id -un)"
 
 [[listen]]
 name = "MTA"
