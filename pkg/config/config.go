@@ -109,6 +109,9 @@ type Delivery struct {
 	QueueWarn    Duration `toml:"queue_warn"`
 	QueueReturn  Duration `toml:"queue_return"`
 	LocalFormat  string   `toml:"local_format"` // mbox, maildir
+	// DefaultUser runs |program and /file targets of a root-owned alias
+	// file (sendmail's DefaultUser); never root.
+	DefaultUser string `toml:"default_user"`
 }
 
 // DKIM names opendkim-format key and signing tables.
@@ -174,6 +177,7 @@ func Defaults() *Config {
 			QueueWarn:    Duration(4 * time.Hour),
 			QueueReturn:  Duration(5 * 24 * time.Hour),
 			LocalFormat:  "mbox",
+			DefaultUser:  "nobody",
 		},
 		DKIM:       DKIM{OnError: "tempfail"},
 		Submission: Submit{FromPolicy: "warn"},
@@ -364,6 +368,9 @@ func (c *Config) finish(path string) error {
 	}
 	if c.Delivery.RetryMin <= 0 || c.Delivery.RetryMax < c.Delivery.RetryMin {
 		return c.fieldError("delivery.retry_max", "retry_max must be at least retry_min, and both positive")
+	}
+	if c.Delivery.DefaultUser == "" || c.Delivery.DefaultUser == "root" || c.Delivery.DefaultUser == "0" {
+		return c.fieldError("delivery.default_user", "must name an unprivileged account")
 	}
 	if !oneOf(c.DKIM.OnError, "tempfail", "unsigned") {
 		return c.fieldError("dkim.on_error", "%q is not tempfail or unsigned", c.DKIM.OnError)

@@ -23,10 +23,12 @@ import (
 	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/envelope"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/privsep"
+	"github.com/gosendmail/gosendmail/pkg/route"
 	"github.com/gosendmail/gosendmail/pkg/smtpd"
 )
 
@@ -127,7 +129,7 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks)
 		}
 		return mailerr.ExOK
 	case o.Mode == "v":
-		return fail(mailerr.New(mailerr.ExUnavailable, "-bv: address verification needs the router, not available in this build yet"))
+		return verify(cfg, o.Rcpts, stdout, stderr)
 	case o.Mode == "d" || o.Mode == "D":
 		return fail(startDaemon(path, named))
 	case o.Mode == "t":
@@ -154,6 +156,43 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks)
 		fmt.Fprintf(stderr, "%s: queued for delivery to %s\n", res.ID, strings.Join(res.Rcpts, ", "))
 	}
 	return mailerr.ExOK
+}
+
+// verify is sendmail -bv: how each address would be delivered, without
+// sending anything. Exit 0 if all are deliverable, 67 if one is unknown,
+// 64 for bad syntax.
+func verify(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "sendmail: Recipient names must be specified")
+		return mailerr.ExUsage
+	}
+	tables, errs := route.Load(cfg)
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "sendmail: warning: %v\n", err)
+	}
+	code := mailerr.ExOK
+	for _, arg := range args {
+		for _, m := range envelope.ParseList(arg) {
+			addr, err := envelope.CheckMailbox(m.Addr)
+			if err != nil {
+				fmt.Fprintf(stdout, "%s... Invalid address: %s\n", m.Addr, err.(*envelope.Error).Reason)
+				if code == mailerr.ExOK {
+					code = mailerr.ExUsage
+				}
+				continue
+			}
+			for _, t := range tables.Resolve(addr) {
+				fmt.Fprintln(stdout, route.Describe(addr, t))
+				if t.Kind == route.Error && code == mailerr.ExOK {
+					code = mailerr.ExNoUser
+					if t.Err.Temporary {
+						code = mailerr.ExTempFail
+					}
+				}
+			}
+		}
+	}
+	return code
 }
 
 // startDaemon replaces this process with smtpd, found beside the
