@@ -1,0 +1,209 @@
+package smtp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/gosendmail/gosendmail/pkg/dns"
+	"github.com/gosendmail/gosendmail/pkg/dns/dnstest"
+	"github.com/gosendmail/gosendmail/pkg/mailerr"
+)
+
+func TestWireReader(t *testing.T) {
+	long := strings.Repeat("x", 1200)
+	cases := map[string]string{
+		"a\r\nb\r\n":  "a\r\nb\r\n",
+		"a\nb\n":      "a\r\nb\r\n",
+		"a\rb\r":      "a\r\nb\r\n",
+		"a\r\r\nb":    "a\r\n\r\nb",
+		"\n.\n":       "\r\n.\r\n",
+		long + "\r\n": long[:998] + "\r\n " + long[998:] + "\r\n",
+	}
+	for in, want := range cases {
+		got, err := io.ReadAll(&wireReader{r: bufio.NewReader(strings.NewReader(in))})
+		if err != nil || string(got) != want {
+			t.Errorf("%q: got %q, want %q", in[:min(len(in), 20)], got, want)
+		}
+	}
+}
+
+// fakeMX is a go-smtp server that records what it receives and fails on
+// command when told to.
+type fakeMX struct {
+	mu       sync.Mutex
+	msgs     []string
+	rcpts    []string
+	helo     string
+	failRcpt map[string]*smtp.SMTPError
+	failData *smtp.SMTPError
+}
+
+type fakeSession struct {
+	mx *fakeMX
+	c  *smtp.Conn
+}
+
+func (m *fakeMX) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	m.mu.Lock()
+	m.helo = c.Hostname()
+	m.mu.Unlock()
+	return &fakeSession{mx: m, c: c}, nil
+}
+func (s *fakeSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *fakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if e := s.mx.failRcpt[to]; e != nil {
+		return e
+	}
+	s.mx.mu.Lock()
+	s.mx.rcpts = append(s.mx.rcpts, to)
+	s.mx.mu.Unlock()
+	return nil
+}
+func (s *fakeSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	if s.mx.failData != nil {
+		return s.mx.failData
+	}
+	s.mx.mu.Lock()
+	s.mx.msgs = append(s.mx.msgs, string(b))
+	s.mx.mu.Unlock()
+	return nil
+}
+func (s *fakeSession) Reset()        {}
+func (s *fakeSession) Logout() error { return nil }
+
+func startMX(t *testing.T, ip string, port int, mx *fakeMX) int {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(mx)
+	srv.Domain = "mx.example"
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func client(t *testing.T, d *dnstest.Server, port int) *Client {
+	r := dns.New(d.Addr(), 2*time.Second)
+	return &Client{Hostname: "out.test.example", Port: port, Family: "inet", DNS: r, IP: r.IP}
+}
+
+func body(s string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
+}
+
+func TestDeliverMXWalkAndResults(t *testing.T) {
+	d := dnstest.NewServer(t)
+	good := &fakeMX{failRcpt: map[string]*smtp.SMTPError{
+		"nouser@dest.example": {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"},
+		"full@dest.example":   {Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"},
+	}}
+	port := startMX(t, "127.0.0.11", 0, good)
+	// The preferred MX refuses connections (nothing listens on .10).
+	d.MX("dest.example", 10, "mx1.dest.example")
+	d.MX("dest.example", 20, "mx2.dest.example")
+	d.A("mx1.dest.example", "127.0.0.10")
+	d.A("mx2.dest.example", "127.0.0.11")
+	c := client(t, d, port)
+	res := c.Deliver(context.Background(), &Request{
+		Domain: "dest.example", Sender: "a@test.example",
+		Rcpts: []string{"ok@dest.example", "nouser@dest.example", "full@dest.example"},
+		Body:  body("Subject: hi\r\n\r\nline\n.\nbare\r\n"),
+	})
+	if res[0].Err != nil || !strings.Contains(res[0].Relay, "mx2.dest.example. [127.0.0.11]") {
+		t.Errorf("ok: %+v", res[0])
+	}
+	if e := res[1].Err; e == nil || mailerr.IsTemporary(e) || !strings.Contains(e.Error(), "550 5.1.1 no such user") {
+		t.Errorf("nouser: %+v", res[1])
+	}
+	if e := res[2].Err; e == nil || !mailerr.IsTemporary(e) {
+		t.Errorf("full: %+v", res[2])
+	}
+	if len(good.msgs) != 1 || good.msgs[0] != "Subject: hi\r\n\r\nline\r\n.\r\nbare\r\n" {
+		t.Errorf("received %q", good.msgs)
+	}
+	if good.helo != "out.test.example" {
+		t.Errorf("EHLO %q", good.helo)
+	}
+}
+
+func TestDeliverFailures(t *testing.T) {
+	d := dnstest.NewServer(t)
+	rejecting := &fakeMX{failData: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}}
+	port := startMX(t, "127.0.0.12", 0, rejecting)
+	d.MX("spam.example", 10, "mx.spam.example")
+	d.A("mx.spam.example", "127.0.0.12")
+	d.MX("down.example", 10, "mx.down.example")
+	d.A("mx.down.example", "127.0.0.13")
+	d.NullMX("null.example")
+	d.ServFail("broken.example")
+	c := client(t, d, port)
+	cases := []struct {
+		domain    string
+		temporary bool
+		text      string
+	}{
+		{"spam.example", false, "554 5.7.1 spam"},
+		{"down.example", true, "Connection refused by mx.down.example."},
+		{"null.example", false, ""},
+		{"nxdomain.example", false, "host not found"},
+		{"broken.example", true, ""},
+	}
+	for _, tc := range cases {
+		res := c.Deliver(context.Background(), &Request{Domain: tc.domain, Rcpts: []string{"x@" + tc.domain}, Body: body("a\r\n")})
+		e := res[0].Err
+		if e == nil || mailerr.IsTemporary(e) != tc.temporary || !strings.Contains(e.Error(), tc.text) {
+			t.Errorf("%s: %v (temporary %v)", tc.domain, e, mailerr.IsTemporary(e))
+		}
+	}
+}
+
+// A dead IPv6 path costs FallbackDelay, not a connect timeout.
+func TestHappyEyeballs(t *testing.T) {
+	mx := &fakeMX{}
+	d := dnstest.NewServer(t)
+	port := startMX(t, "127.0.0.14", 0, mx)
+	d.MX("dual.example", 10, "mx.dual.example")
+	d.A("mx.dual.example", "127.0.0.14")
+	d.AAAA("mx.dual.example", "2001:db8::1") // unreachable here
+	c := client(t, d, port)
+	c.Family = "any"
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.HasPrefix(addr, "[2001:db8::1]") {
+			<-ctx.Done() // a black hole
+			return nil, errors.New("timeout")
+		}
+		var dl net.Dialer
+		return dl.DialContext(ctx, network, addr)
+	}
+	start := time.Now()
+	res := c.Deliver(context.Background(), &Request{Domain: "dual.example", Rcpts: []string{"x@dual.example"}, Body: body("a\r\n")})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v", el)
+	}
+	c.Family = "inet"
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.Contains(addr, "2001:db8") {
+			t.Errorf("inet tried IPv6: %s", addr)
+		}
+		var dl net.Dialer
+		return dl.DialContext(ctx, network, addr)
+	}
+	c.Deliver(context.Background(), &Request{Domain: "dual.example", Rcpts: []string{"x@dual.example"}, Body: body("a\r\n")})
+}
