@@ -35,8 +35,10 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/pickup"
+	"github.com/gosendmail/gosendmail/pkg/queue"
 	"github.com/gosendmail/gosendmail/pkg/smtpd"
 	"github.com/gosendmail/gosendmail/pkg/spool"
+	"github.com/gosendmail/gosendmail/pkg/transport/local"
 	"github.com/gosendmail/gosendmail/pkg/version"
 )
 
@@ -57,7 +59,8 @@ type Daemon struct {
 
 	aliasStamp string // mtime and size of the alias file last seen
 
-	nudge chan struct{}
+	nudge  chan struct{}
+	runner *queue.Runner
 }
 
 // Run starts the daemon and blocks until ctx ends or a stop signal
@@ -120,9 +123,31 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	if cfg.Auth.UsersFile != "" {
 		auth = &smtpd.UsersFile{Path: cfg.Auth.UsersFile, Warn: func(err error) { d.log.Warnf("", "%v", err) }}
 	}
+	d.runner = &queue.Runner{
+		Config: d.config,
+		Queue:  d.queue,
+		Route:  d.routeTables(tables),
+		Remote: remoteClient(cfg),
+		Local: &localAgent{
+			agent:  &local.Agent{SpoolDir: cfg.MailSpoolDir, Hostname: cfg.Hostname},
+			format: func() string { return d.config().Delivery.LocalFormat },
+		},
+		Log: d.log,
+	}
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	runnerDone := make(chan struct{})
+	go func() {
+		d.runner.Run(runCtx)
+		close(runnerDone)
+	}()
+	defer func() {
+		stopRunner()
+		<-runnerDone
+	}()
+
 	var servers []*smtpd.Server
 	for i, l := range cfg.Listen {
-		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth}
+		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth, Queued: d.runner.Add}
 		srv, err := smtpd.New(lns[i], cfg, smtpd.Options{Backend: b, TLS: tlsConfig, GreetPause: cfg.Limits.GreetPause.D()})
 		if err != nil {
 			return fail(mailerr.Wrap(mailerr.ExConfig, err, "%s", displayPath(d.cfgPath, d.named)))
@@ -143,7 +168,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d.log.Printf("", "starting daemon (gosendmail %s); the queue runner and delivery are not in this build", version.Version)
+	d.log.Printf("", "starting daemon (gosendmail %s)", version.Version)
 	var lastMod time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -186,7 +211,7 @@ func (d *Daemon) config() *config.Config {
 func (d *Daemon) pickupOnce() {
 	cfg := d.config()
 	trusted, _ := maps.ReadClass(cfg.TrustedUsers)
-	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log,
+	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log, Queued: d.runner.Add,
 		Trusted: func(_ int, name string) bool { return trusted.Has(name) }}
 	p.Once()
 }
@@ -262,7 +287,11 @@ func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response
 		}
 		return control.Response{OK: true, Output: "reloaded"}
 	case "flush":
-		return control.Response{Error: "no queue runner in this build: deferred mail cannot be flushed yet"}
+		if peer.UID != 0 && peer.UID != d.uid && d.config().HasPrivacy("restrictqrun") {
+			return control.Response{Error: "You do not have permission to process the queue"}
+		}
+		n := d.runner.Flush(req.Args...)
+		return control.Response{OK: true, Output: fmt.Sprintf("%d messages scheduled for delivery", n)}
 	}
 	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
 }

@@ -21,6 +21,7 @@ type tables struct {
 	relay    *maps.Watched[maps.Class]
 	virtual  *maps.Watched[*maps.Virtusertable]
 	access   *maps.Watched[*maps.Access]
+	mailer   *maps.Watched[*maps.Mailertable]
 	aliases  *aliases.Holder
 }
 
@@ -38,6 +39,7 @@ func newTables(cfg *config.Config, al *aliases.Holder, log *maillog.Logger) *tab
 		relay:    maps.WatchClass(cfg.RelayDomains, opt),
 		virtual:  maps.WatchVirtusertable(cfg.Virtusertable, opt),
 		access:   maps.WatchAccess(cfg.Access, opt),
+		mailer:   maps.WatchMailertable(cfg.Mailertable, opt),
 		aliases:  al,
 	}
 }
@@ -47,6 +49,7 @@ func (t *tables) check() {
 	t.relay.Check()
 	t.virtual.Check()
 	t.access.Check()
+	t.mailer.Check()
 }
 
 func (t *tables) LocalDomain(domain string) bool {

@@ -47,6 +47,8 @@ type Pickup struct {
 	Queue   *spool.Queue
 	Log     *maillog.Logger
 	Trusted func(uid int, name string) bool
+	// Queued, if set, is told the ID of each message queued.
+	Queued func(id string)
 }
 
 // Once takes every complete drop file now. It returns how many messages
@@ -111,6 +113,9 @@ func (p *Pickup) take(name string) (bool, error) {
 		return true, err
 	}
 	p.Log.Received(env.ID, displaySender(env.Sender), p.Queue.Size(env.ID), len(env.Rcpts), "", "", "", env.User+"@localhost")
+	if p.Queued != nil {
+		p.Queued(env.ID)
+	}
 	return true, nil
 }
 

@@ -27,6 +27,8 @@ type Backend struct {
 	Config func() *config.Config // the configuration in force
 	Tables Tables
 	Queue  Store
+	// Queued, if set, is told the ID of each message queued.
+	Queued func(id string)
 	// LocalUser, if set, is the local user of a sendmail -bs session: the
 	// client is named user@localhost, as sendmail logs it.
 	LocalUser string
@@ -236,6 +238,9 @@ func (s *Session) Data(r io.Reader) error {
 	}
 	size := s.b.Queue.Size(env.ID)
 	s.b.Log.Received(env.ID, displayAddr(s.from), size, len(env.Rcpts), cr.msgid, s.proto(), s.b.Listener.Name, s.relay)
+	if s.b.Queued != nil {
+		s.b.Queued(env.ID)
+	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: env.ID + " Message accepted for delivery"}
 }
 

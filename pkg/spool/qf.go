@@ -36,6 +36,20 @@ type Recipient struct {
 	Notify string // DSN NOTIFY (e.g. "FAILURE,DELAY"); "" = default
 	ORcpt  string // DSN ORCPT; "" if none
 	Reason string // last failure text; "" if none
+	// Done lists the delivery targets (route.Target.Key) this recipient
+	// expanded to that are finished, delivered or failed, so that a crash
+	// or a retry never delivers to one of them twice.
+	Done []string
+}
+
+// IsDone reports whether a target of the recipient is finished.
+func (r *Recipient) IsDone(key string) bool {
+	for _, d := range r.Done {
+		if d == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Envelope is everything in a qf file.
@@ -156,6 +170,7 @@ func unescape(s string) (string, error) {
 //	q<reason>                held, with reason
 //	M<text>                  last status message
 //	R<state> <notify> <orcpt> <addr> <reason>   one per recipient
+//	X<i> <key>               target key finished for recipient i (0-based)
 //	.<n>                     trailer: n = bytes before this line
 //
 // Optional records are omitted when empty.
@@ -188,6 +203,11 @@ func (e *Envelope) Marshal() []byte {
 	opt('M', e.Status)
 	for _, r := range e.Rcpts {
 		line('R', string(r.State)+" "+escape(r.Notify)+" "+escape(r.ORcpt)+" "+escape(r.Addr)+" "+escape(r.Reason))
+	}
+	for i, r := range e.Rcpts {
+		for _, d := range r.Done {
+			line('X', strconv.Itoa(i)+" "+escape(d))
+		}
 	}
 	n := b.Len()
 	b.WriteString("." + strconv.Itoa(n) + "\n")
@@ -252,7 +272,7 @@ func Unmarshal(id string, data []byte) (*Envelope, error) {
 			}
 			break
 		}
-		if code != 'R' {
+		if code != 'R' && code != 'X' {
 			if seen[code] {
 				return nil, fail(n, "record %c repeated", code)
 			}
@@ -351,6 +371,19 @@ func (e *Envelope) set(code byte, val string) error {
 			return errors.New("empty recipient")
 		}
 		e.Rcpts = append(e.Rcpts, rc)
+	case 'X':
+		idx, key, ok := strings.Cut(val, " ")
+		i, err2 := strconv.Atoi(idx)
+		if !ok || err2 != nil || i < 0 || i >= len(e.Rcpts) {
+			return fmt.Errorf("bad target record %q", val)
+		}
+		var k string
+		if k, err = unescape(key); err == nil {
+			if k == "" {
+				return errors.New("empty target key")
+			}
+			e.Rcpts[i].Done = append(e.Rcpts[i].Done, k)
+		}
 	default:
 		return errors.New("unknown record")
 	}

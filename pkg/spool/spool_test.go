@@ -43,7 +43,7 @@ func sample() *Envelope {
 		Created: time.Unix(1795664940, 0), Priority: 30512, Sender: "www-data@example.org",
 		UID: 33, User: "www-data", BodyType: "8BITMIME", Status: "Deferred: Connection refused by mx.example.net.",
 		Rcpts: []Recipient{
-			{Addr: "x@example.net", State: Pending, Notify: "FAILURE"},
+			{Addr: "x@example.net", State: Pending, Notify: "FAILURE", Done: []string{"mbox:root", "pipe:nobody:/usr/bin/x y"}},
 			{Addr: "Y Two <y2@example.net>", State: Sent},
 			{Addr: "100%\r\nevil@example.net", State: Failed, Reason: "550 5.1.1 no"},
 		},
@@ -53,7 +53,7 @@ func sample() *Envelope {
 func TestQfRoundTrip(t *testing.T) {
 	e := sample()
 	data := e.Marshal()
-	if bytes.Count(data, []byte("\n")) != 14 {
+	if bytes.Count(data, []byte("\n")) != 16 {
 		t.Fatalf("unexpected layout:\n%s", data)
 	}
 	got, err := Unmarshal("x", data)

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gosendmail/gosendmail/pkg/aliases"
+	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/dns"
+	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/maps"
+	"github.com/gosendmail/gosendmail/pkg/route"
+	"github.com/gosendmail/gosendmail/pkg/spool"
+	"github.com/gosendmail/gosendmail/pkg/transport/local"
+	"github.com/gosendmail/gosendmail/pkg/transport/smtp"
+)
+
+// routeTables builds the router's view of the daemon's current maps.
+func (d *Daemon) routeTables(t *tables) func() *route.Tables {
+	return func() *route.Tables {
+		cfg := d.config()
+		return &route.Tables{
+			Hostname:    cfg.Hostname,
+			LocalDomain: t.LocalDomain,
+			Virtual:     func(a string) (maps.Result, bool) { return t.virtual.Get().Lookup(a) },
+			Aliases:     func() *aliases.Map { return d.aliases.Get() },
+			Include:     route.ReadInclude,
+			UserExists:  route.UserExists,
+			ProgramUser: route.ProgramUser(cfg.Aliases, cfg.Delivery.DefaultUser),
+			Mailertable: func(dom string) (maps.Route, bool) { return t.mailer.Get().Lookup(dom) },
+			SmartHost:   cfg.Delivery.SmartHost,
+		}
+	}
+}
+
+// remoteClient is the SMTP transport for the configuration.
+func remoteClient(cfg *config.Config) *smtp.Client {
+	r := dns.New(cfg.Delivery.DNSServer, 5*time.Second)
+	return &smtp.Client{
+		Hostname: cfg.Hostname,
+		Port:     cfg.Delivery.RemotePort,
+		Family:   cfg.Delivery.ClientFamily,
+		DNS:      r,
+		IP:       r.IP,
+		Self:     dns.MatchNames(cfg.Hostname),
+	}
+}
+
+// localAgent adapts transport/local to the runner.
+type localAgent struct {
+	agent  *local.Agent
+	format func() string // mbox or maildir
+}
+
+func (l *localAgent) Deliver(ctx context.Context, t route.Target, env *spool.Envelope, open func() (io.ReadCloser, error)) error {
+	rc, err := open()
+	if err != nil {
+		return mailerr.SMTP(451, "4.3.0", "cannot read queued message: %v", err)
+	}
+	defer rc.Close()
+	f, ok := rc.(*os.File)
+	if !ok {
+		return mailerr.SMTP(451, "4.3.0", "queued message is not a file")
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return mailerr.SMTP(451, "4.3.0", "cannot read queued message: %v", err)
+	}
+	req := local.Request{QueueID: env.ID, Sender: env.Sender, Recipient: t.Addr, User: t.User, Body: f, Size: fi.Size()}
+	switch t.Kind {
+	case route.Pipe:
+		req.Target = local.Target{Kind: local.Pipe, Command: t.Command}
+	case route.File:
+		req.Target = local.Target{Kind: local.File, Path: t.Path}
+	default:
+		if l.format() == "maildir" {
+			req.Target = local.Target{Kind: local.Maildir}
+		} else {
+			req.Target = local.Target{Kind: local.Mbox}
+		}
+	}
+	return l.agent.Deliver(ctx, req)
+}

@@ -1,0 +1,587 @@
+// Package queue is the queue runner: it decides when each queued message
+// is tried, routes its recipients, hands them to the local and SMTP
+// transports, persists every outcome, and sends bounces and delay
+// notices.
+//
+// A recipient's life:
+//
+//	Pending ──(all its targets delivered)──────────► Sent
+//	   │   ──(a target failed for good: bounce)────► Failed (once all are finished)
+//	   │   ──(temporary failure: reason kept)──────► Pending, retried later
+//	   └── older than queue_return ─(bounce)───────► Failed
+//
+// Routing may expand one recipient into several targets (aliases,
+// virtusertable). Each finished target is written to the envelope
+// (spool.Recipient.Done) before the runner moves on, through an atomic
+// rewrite of the qf file, so after a crash nothing delivered is sent
+// again and nothing pending is lost; only a target in flight at the crash
+// can be delivered twice.
+//
+// Retries back off exponentially from retry_min, doubling per attempt, up
+// to retry_max. After queue_warn the sender gets one delay notice (flag
+// 'w'); after queue_return the pending recipients bounce. Bounces are
+// RFC 3464 reports (package dsn) queued with the null sender; a message
+// with the null sender never gets one: its failures go to the postmaster.
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/dsn"
+	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/route"
+	"github.com/gosendmail/gosendmail/pkg/spool"
+	"github.com/gosendmail/gosendmail/pkg/transport/smtp"
+)
+
+// Remote delivers to other hosts (transport/smtp's Client).
+type Remote interface {
+	Deliver(ctx context.Context, req *smtp.Request) []smtp.Result
+}
+
+// Local delivers to a mailbox, a program or a file.
+type Local interface {
+	Deliver(ctx context.Context, t route.Target, env *spool.Envelope, open func() (io.ReadCloser, error)) error
+}
+
+// Runner runs the queue.
+type Runner struct {
+	Config func() *config.Config
+	Queue  *spool.Queue
+	Route  func() *route.Tables
+	Remote Remote
+	Local  Local
+	Log    *maillog.Logger
+	// Workers bounds the messages delivered at once.
+	Workers int
+	// Rescan is how often the whole queue directory is read again.
+	Rescan time.Duration
+
+	mu      sync.Mutex
+	due     map[string]time.Time // next attempt per message
+	running map[string]bool
+	kick    chan struct{}
+	force   map[string]bool // flushed: try now, whatever the schedule
+}
+
+func (r *Runner) init() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.due == nil {
+		r.due = map[string]time.Time{}
+		r.running = map[string]bool{}
+		r.force = map[string]bool{}
+		r.kick = make(chan struct{}, 1)
+	}
+}
+
+// Add tells the runner about a new message (after SMTP or pickup).
+func (r *Runner) Add(id string) {
+	r.init()
+	r.mu.Lock()
+	r.due[id] = time.Time{}
+	r.mu.Unlock()
+	r.wake()
+}
+
+// Flush makes the given messages (all if none) due now.
+func (r *Runner) Flush(ids ...string) int {
+	r.init()
+	if len(ids) == 0 {
+		r.scan()
+		r.mu.Lock()
+		for id := range r.due {
+			ids = append(ids, id)
+		}
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	for _, id := range ids {
+		r.due[id] = time.Time{}
+		r.force[id] = true
+	}
+	r.mu.Unlock()
+	r.wake()
+	return len(ids)
+}
+
+func (r *Runner) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// scan reads every envelope and rebuilds the schedule.
+func (r *Runner) scan() {
+	envs, errs := r.Queue.Scan()
+	for _, err := range errs {
+		r.Log.Warnf("", "queue: %v", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, e := range envs {
+		seen[e.ID] = true
+		if e.Hold != "" {
+			delete(r.due, e.ID)
+			continue
+		}
+		if _, known := r.due[e.ID]; !known || r.due[e.ID].After(e.NextAttempt) {
+			r.due[e.ID] = e.NextAttempt
+		}
+	}
+	for id := range r.due {
+		if !seen[id] && !r.running[id] {
+			delete(r.due, id)
+		}
+	}
+}
+
+// Run delivers until ctx ends, then waits for deliveries in progress.
+func (r *Runner) Run(ctx context.Context) {
+	r.init()
+	workers := r.Workers
+	if workers <= 0 {
+		workers = 20
+	}
+	rescan := r.Rescan
+	if rescan <= 0 {
+		rescan = 5 * time.Minute
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	r.scan()
+	lastScan := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if time.Since(lastScan) > rescan {
+			r.scan()
+			lastScan = time.Now()
+		}
+		for _, id := range r.dueNow() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func(id string) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r.process(ctx, id)
+				r.mu.Lock()
+				delete(r.running, id)
+				r.mu.Unlock()
+			}(id)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// dueNow picks the messages to start, oldest schedule first, and marks
+// them running.
+func (r *Runner) dueNow() []string {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id, t := range r.due {
+		if !r.running[id] && !t.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return r.due[ids[i]].Before(r.due[ids[j]]) })
+	for _, id := range ids {
+		r.running[id] = true
+	}
+	return ids
+}
+
+func (r *Runner) schedule(id string, at time.Time) {
+	r.mu.Lock()
+	r.due[id] = at
+	delete(r.force, id)
+	r.mu.Unlock()
+}
+
+func (r *Runner) forget(id string) {
+	r.mu.Lock()
+	delete(r.due, id)
+	delete(r.force, id)
+	r.mu.Unlock()
+}
+
+// Backoff is the wait after the nth failed attempt.
+func Backoff(n int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// failure is a recipient's target that failed for good, for the bounce.
+type failure struct {
+	rcpt  int
+	addr  string
+	err   error
+	relay string
+}
+
+// process runs one delivery attempt of one message.
+func (r *Runner) process(ctx context.Context, id string) {
+	unlock, err := r.Queue.Lock(id)
+	if err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			r.forget(id)
+		}
+		return
+	}
+	defer unlock()
+	env, err := r.Queue.Read(id)
+	if err != nil {
+		if !errors.Is(err, spool.ErrNotFound) {
+			r.Log.Warnf(id, "queue: %v", err)
+		}
+		r.forget(id)
+		return
+	}
+	if env.Hold != "" {
+		r.forget(id)
+		return
+	}
+	cfg := r.Config()
+	tables := r.Route()
+	start := time.Now()
+	open := func() (io.ReadCloser, error) { return os.Open(r.Queue.DataPath(id)) }
+	size := r.Queue.Size(id)
+
+	var failures []failure
+	lastReason := ""
+	// Routing: each pending recipient's unfinished targets.
+	type pend struct {
+		rcpt   int
+		target route.Target
+	}
+	var local []pend
+	remote := map[string][]pend{}
+	var remoteOrder []string
+	for i := range env.Rcpts {
+		rc := &env.Rcpts[i]
+		if rc.State != spool.Pending {
+			continue
+		}
+		for _, t := range tables.Resolve(rc.Addr) {
+			if rc.IsDone(t.Key()) {
+				continue
+			}
+			switch t.Kind {
+			case route.Error:
+				if t.Err.Temporary {
+					rc.Reason = t.Err.Msg
+					lastReason = t.Err.Msg
+					r.logTo(env, rc.Addr, "", t.Err, start, "local", "")
+					continue
+				}
+				failures = append(failures, failure{rcpt: i, addr: rc.Addr, err: t.Err})
+				rc.Done = append(rc.Done, t.Key())
+				r.logTo(env, rc.Addr, "", t.Err, start, "local", "")
+			case route.Remote:
+				k := strings.Join([]string{t.Domain, t.Host, itoa(t.Port), boolStr(t.NoMX)}, "|")
+				if _, ok := remote[k]; !ok {
+					remoteOrder = append(remoteOrder, k)
+				}
+				remote[k] = append(remote[k], pend{i, t})
+			default:
+				local = append(local, pend{i, t})
+			}
+		}
+	}
+	save := func() {
+		if err := r.Queue.Update(env); err != nil {
+			r.Log.Warnf(id, "queue: cannot record delivery state: %v", err)
+		}
+	}
+	if len(failures) > 0 {
+		save()
+	}
+
+	for _, p := range local {
+		rc := &env.Rcpts[p.rcpt]
+		t0 := time.Now()
+		err := r.Local.Deliver(ctx, p.target, env, open)
+		mailer := p.target.Kind.String()
+		switch {
+		case err == nil:
+			rc.Done = append(rc.Done, p.target.Key())
+			r.logSent(env, rc.Addr, p.target, start, t0, mailer, "", "")
+		case mailerr.IsTemporary(err):
+			rc.Reason = errText(err)
+			lastReason = rc.Reason
+			r.logTo(env, rc.Addr, "", err, start, mailer, "")
+			continue
+		default:
+			rc.Done = append(rc.Done, p.target.Key())
+			failures = append(failures, failure{rcpt: p.rcpt, addr: rc.Addr, err: err})
+			r.logTo(env, rc.Addr, "", err, start, mailer, "")
+		}
+		save()
+	}
+
+	for _, k := range remoteOrder {
+		group := remote[k]
+		t := group[0].target
+		req := &smtp.Request{Domain: t.Domain, Host: t.Host, Port: t.Port, NoMX: t.NoMX, Sender: env.Sender,
+			Size: size, Body: open, EightBit: env.BodyType == "8BITMIME"}
+		for _, p := range group {
+			req.Rcpts = append(req.Rcpts, p.target.Addr)
+		}
+		t0 := time.Now()
+		results := r.Remote.Deliver(ctx, req)
+		for j, res := range results {
+			p := group[j]
+			rc := &env.Rcpts[p.rcpt]
+			switch {
+			case res.Err == nil:
+				rc.Done = append(rc.Done, p.target.Key())
+				r.logSent(env, rc.Addr, p.target, start, t0, "esmtp", res.Relay, res.Reply)
+			case mailerr.IsTemporary(res.Err):
+				rc.Reason = errText(res.Err)
+				lastReason = rc.Reason
+				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp", "")
+			default:
+				rc.Done = append(rc.Done, p.target.Key())
+				failures = append(failures, failure{rcpt: p.rcpt, addr: p.target.Addr, err: res.Err, relay: res.Relay})
+				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp", "")
+			}
+		}
+		save()
+	}
+
+	// Settle recipients whose targets are all finished.
+	for i := range env.Rcpts {
+		rc := &env.Rcpts[i]
+		if rc.State != spool.Pending {
+			continue
+		}
+		allDone := true
+		for _, t := range tables.Resolve(rc.Addr) {
+			if !rc.IsDone(t.Key()) {
+				allDone = false
+			}
+		}
+		if allDone {
+			rc.State = spool.Sent
+			for _, f := range failures {
+				if f.rcpt == i {
+					rc.State = spool.Failed
+					rc.Reason = errText(f.err)
+				}
+			}
+		}
+	}
+
+	now := time.Now()
+	age := now.Sub(env.Created)
+	pending := env.Pending()
+	if len(pending) > 0 && age > cfg.Delivery.QueueReturn.D() {
+		for i := range env.Rcpts {
+			rc := &env.Rcpts[i]
+			if rc.State == spool.Pending {
+				reason := rc.Reason
+				if reason == "" {
+					reason = "Deferred"
+				}
+				e := mailerr.SMTP(554, "4.4.7", "Message could not be delivered for %s: %s", dsnAge(cfg.Delivery.QueueReturn.D()), reason)
+				failures = append(failures, failure{rcpt: i, addr: rc.Addr, err: e})
+				rc.State = spool.Failed
+				rc.Reason = e.Msg
+				r.logTo(env, rc.Addr, "", e, start, "local", "")
+			}
+		}
+		pending = nil
+	}
+	if len(failures) > 0 {
+		r.bounce(env, failures, dsn.Failure)
+	}
+	if len(pending) > 0 && age > cfg.Delivery.QueueWarn.D() && !env.HasFlag('w') {
+		var delayed []failure
+		for i, rc := range env.Rcpts {
+			if rc.State == spool.Pending {
+				delayed = append(delayed, failure{rcpt: i, addr: rc.Addr, err: mailerr.SMTP(451, "4.4.1", "%s", rc.Reason)})
+			}
+		}
+		r.bounce(env, delayed, dsn.Delay)
+		env.SetFlag('w')
+	}
+
+	if len(pending) == 0 {
+		if err := r.Queue.Remove(id); err != nil {
+			r.Log.Warnf(id, "queue: %v", err)
+		}
+		r.forget(id)
+		return
+	}
+	env.Attempts++
+	env.LastAttempt = now
+	env.NextAttempt = now.Add(Backoff(env.Attempts, cfg.Delivery.RetryMin.D(), cfg.Delivery.RetryMax.D()))
+	if lastReason != "" {
+		env.Status = "Deferred: " + lastReason
+	}
+	save()
+	r.schedule(id, env.NextAttempt)
+}
+
+func errText(err error) string {
+	var me *mailerr.Error
+	if errors.As(err, &me) {
+		return me.Msg
+	}
+	return err.Error()
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	neg := i < 0
+	if neg {
+		i = -i
+	}
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	if neg {
+		b = append([]byte{'-'}, b...)
+	}
+	return string(b)
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func dsnAge(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return itoa(int(d/(24*time.Hour))) + " days"
+	}
+	return d.String()
+}
+
+// logSent writes the "to=" line of a delivery.
+func (r *Runner) logSent(env *spool.Envelope, rcpt string, t route.Target, start, t0 time.Time, mailer, relay, reply string) {
+	stat := "Sent"
+	if reply != "" {
+		stat = "Sent (" + reply + ")"
+	}
+	r.Log.Delivered(env.ID, maillog.Delivery{To: angle(rcpt), Delay: time.Since(env.Created), Xdelay: time.Since(t0),
+		Mailer: mailer, Priority: env.Priority, Relay: relay, DSN: "2.0.0", Stat: stat})
+}
+
+// logTo writes the "to=" line of a failure or deferral.
+func (r *Runner) logTo(env *spool.Envelope, rcpt, relay string, err error, start time.Time, mailer, _ string) {
+	code, enh := mailerr.SMTPCode(err)
+	stat := errText(err)
+	if mailerr.IsTemporary(err) {
+		stat = "Deferred: " + stat
+	}
+	_ = code
+	r.Log.Delivered(env.ID, maillog.Delivery{To: angle(rcpt), Delay: time.Since(env.Created), Xdelay: time.Since(start),
+		Mailer: mailer, Priority: env.Priority, Relay: relay, DSN: enh, Stat: stat})
+}
+
+func angle(a string) string {
+	if strings.HasPrefix(a, "<") {
+		return a
+	}
+	return "<" + a + ">"
+}
+
+// bounce queues a report about failures (or delays) to the sender, or to
+// the postmaster when the message is itself a bounce.
+func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
+	cfg := r.Config()
+	rep := dsn.Report{Kind: kind, Hostname: cfg.Hostname, ID: env.ID, Sender: env.Sender, Arrival: env.Created,
+		Client: env.Client, EnvID: env.EnvID, Ret: env.Ret, NoBodyReturn: cfg.HasPrivacy("nobodyreturn"),
+		WarnAfter: cfg.Delivery.QueueWarn.D(), ReturnAfter: cfg.Delivery.QueueReturn.D()}
+	if rep.Client == "" && env.User != "" {
+		rep.Client = env.User + "@localhost"
+	}
+	if dsn.IsBounce(env.Sender) {
+		if kind != dsn.Failure {
+			return
+		}
+		rep.Kind = dsn.PostmasterNotify
+	}
+	for _, f := range fs {
+		rc := env.Rcpts[f.rcpt]
+		if !dsn.ShouldNotify(rep.Kind, rc.Notify) {
+			continue
+		}
+		st := dsn.RcptStatus{Addr: f.addr, ORcpt: rc.ORcpt, Diagnostic: errText(f.err), LastAttempt: time.Now()}
+		if _, enh := mailerr.SMTPCode(f.err); enh != "" {
+			st.Status = enh
+		}
+		if f.relay != "" {
+			st.RemoteMTA = strings.Fields(f.relay)[0]
+		}
+		if kind == dsn.Delay {
+			st.WillRetryUntil = env.Created.Add(cfg.Delivery.QueueReturn.D())
+		}
+		rep.Rcpts = append(rep.Rcpts, st)
+	}
+	if len(rep.Rcpts) == 0 {
+		return
+	}
+	df, err := os.Open(r.Queue.DataPath(env.ID))
+	if err == nil {
+		defer df.Close()
+		rep.Original = df
+	}
+	var b bytes.Buffer
+	if err := dsn.Build(&b, rep); err != nil {
+		r.Log.Warnf(env.ID, "cannot build the delivery status notification: %v", err)
+		return
+	}
+	benv := &spool.Envelope{Created: time.Now(), UID: -1, Sender: "", Priority: 30000 + int64(b.Len()),
+		Rcpts: []spool.Recipient{{Addr: rep.Recipient(), State: spool.Pending}}}
+	if env.BodyType == "8BITMIME" {
+		benv.BodyType = "8BITMIME"
+	}
+	if err := r.Queue.Create(benv, &b); err != nil {
+		r.Log.Warnf(env.ID, "cannot queue the delivery status notification: %v", err)
+		return
+	}
+	what := "DSN"
+	if kind == dsn.Delay {
+		what = "DSN: Warning"
+	}
+	r.Log.Printf(env.ID, "%s: %s: %s", benv.ID, what, errText(fs[0].err))
+	r.Log.Received(benv.ID, "<>", int64(b.Len()), 1, "", "", "", "localhost")
+	r.Add(benv.ID)
+}
