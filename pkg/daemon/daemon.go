@@ -24,6 +24,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/control"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/mailq"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/pickup"
 	"github.com/gosendmail/gosendmail/pkg/queue"
@@ -290,10 +292,47 @@ func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response
 		if peer.UID != 0 && peer.UID != d.uid && d.config().HasPrivacy("restrictqrun") {
 			return control.Response{Error: "You do not have permission to process the queue"}
 		}
-		n := d.runner.Flush(req.Args...)
+		ids, err := d.selectMessages(req.Args)
+		if err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		if len(req.Args) > 0 && len(ids) == 0 {
+			return control.Response{OK: true, Output: "no message matches"}
+		}
+		n := d.runner.Flush(ids...)
 		return control.Response{OK: true, Output: fmt.Sprintf("%d messages scheduled for delivery", n)}
 	}
 	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
+}
+
+// selectMessages turns flush arguments into queue IDs: IDs stand for
+// themselves, "-qIsub", "-q!Rsub", "-qSsub" select as mailq does.
+func (d *Daemon) selectMessages(args []string) ([]string, error) {
+	var ids, specs []string
+	for _, a := range args {
+		if spec, ok := strings.CutPrefix(a, "-q"); ok {
+			specs = append(specs, spec)
+		} else if spool.ValidID(a) {
+			ids = append(ids, a)
+		} else {
+			return nil, fmt.Errorf("%q is not a queue ID", a)
+		}
+	}
+	if len(specs) == 0 {
+		return ids, nil
+	}
+	f, err := mailq.ParseFilter(specs)
+	if err != nil {
+		return nil, err
+	}
+	envs, _ := d.queue.Scan()
+	for _, e := range envs {
+		it := mailq.FromEnvelope(e, d.queue.Size(e.ID), false)
+		if f.Match(&it) {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids, nil
 }
 
 // prepare creates the spool directories with the owners and modes they

@@ -308,6 +308,11 @@ func (r *Report) check() error {
 		if strings.TrimSpace(rc.Addr) == "" {
 			return fmt.Errorf("dsn: recipient %d has no address", i+1)
 		}
+		switch Action(strings.ToLower(string(rc.Action))) {
+		case "", Failed, Delayed, Delivered, Relayed, Expanded:
+		default:
+			return fmt.Errorf("dsn: recipient %d has unknown action %q", i+1, rc.Action)
+		}
 	}
 	return nil
 }
@@ -366,10 +371,7 @@ const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
 func (b *builder) subject() string {
 	switch b.r.Kind {
 	case Delay:
-		d := b.r.WarnAfter
-		if d <= 0 && !b.r.Arrival.IsZero() {
-			d = b.now.Sub(b.r.Arrival).Truncate(time.Minute)
-		}
+		d := b.warnedAfter()
 		if d <= 0 {
 			return "Warning: could not send message yet"
 		}

@@ -490,37 +490,40 @@ func TestMalformedOriginals(t *testing.T) {
 		name string
 		orig string
 		// check looks at the third part; nil = well-formed is enough
-		check func(t *testing.T, ctype string, body []byte)
+		check func(t *testing.T, p *parsed, ctype string, body []byte)
 	}{
 		{"empty", "", nil},
-		{"no separator", "From: a@example.org\r\nSubject: x\r\nthis is the body\r\nmore\r\n", func(t *testing.T, ctype string, body []byte) {
+		{"no separator", "From: a@example.org\r\nSubject: x\r\nthis is the body\r\nmore\r\n", func(t *testing.T, p *parsed, ctype string, body []byte) {
 			if ctype != "message/rfc822" {
 				t.Errorf("ctype %s", ctype)
 			}
 		}},
-		{"headers only, no final newline", "From: a@example.org\r\nSubject: x", func(t *testing.T, ctype string, body []byte) {
+		{"headers only, no final newline", "From: a@example.org\r\nSubject: x", func(t *testing.T, p *parsed, ctype string, body []byte) {
 			if string(body) != "From: a@example.org\r\nSubject: x\r\n" {
 				t.Errorf("body %q", body)
 			}
 		}},
-		{"NUL bytes", "From: a\x00@example.org\r\nSubject: x\x00y\r\n\r\nbo\x00dy\r\n", func(t *testing.T, ctype string, body []byte) {
+		{"NUL bytes", "From: a\x00@example.org\r\nSubject: x\x00y\r\n\r\nbo\x00dy\r\n", func(t *testing.T, p *parsed, ctype string, body []byte) {
 			if string(body) != "From: a@example.org\r\nSubject: xy\r\n\r\nbody\r\n" {
 				t.Errorf("body %q", body)
 			}
 		}},
-		{"1 MB header line", "From: a@example.org\r\n" + longLine + "\r\nbody\r\n", func(t *testing.T, ctype string, body []byte) {
+		{"1 MB header line", "From: a@example.org\r\n" + longLine + "\r\nbody\r\n", func(t *testing.T, p *parsed, ctype string, body []byte) {
 			if ctype != "text/rfc822-headers" {
 				t.Errorf("ctype %s, want headers only (too big)", ctype)
 			}
 			if len(body) > MaxHeaderBytes {
 				t.Errorf("%d bytes of headers returned", len(body))
 			}
+			if !strings.Contains(p.rawText, "only\r\nits beginning is returned") || strings.Contains(p.rawText, "larger than") {
+				t.Errorf("text does not explain the cut:\n%s", p.rawText)
+			}
 			if !bytes.HasPrefix(body, []byte("From: a@example.org\r\nX-Long: aaa")) {
 				t.Errorf("body starts %.80q", body)
 			}
 		}},
 		{"1 MB body line", simpleOriginal + strings.Repeat("b", 1<<20) + "\r\n", nil},
-		{"bare LF and CR", "From: a@example.org\nSubject: x\r\rbody\rline\n", func(t *testing.T, ctype string, body []byte) {
+		{"bare LF and CR", "From: a@example.org\nSubject: x\r\rbody\rline\n", func(t *testing.T, p *parsed, ctype string, body []byte) {
 			if string(body) != "From: a@example.org\r\nSubject: x\r\n\r\nbody\r\nline\r\n" {
 				t.Errorf("body %q", body)
 			}
@@ -529,7 +532,7 @@ func TestMalformedOriginals(t *testing.T) {
 			"Content-Type: multipart/mixed; boundary=\"zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nhi\r\n--yy--\r\n--", nil},
 		{"our own boundary's prefix", "From: a@example.org\r\n\r\n--6AQ3nGAo012478.1795679776/gsm.example/\r\n" +
 			"--6AQ3nGAo012478.1795679776/gsm.example/--\r\n", nil},
-		{"8-bit", "From: J\xc3\xbcrgen <j@example.org>\r\nSubject: \xff\xfe caf\xe9\r\n\r\nK\xc3\xa4se\r\n", func(t *testing.T, ctype string, body []byte) {
+		{"8-bit", "From: J\xc3\xbcrgen <j@example.org>\r\nSubject: \xff\xfe caf\xe9\r\n\r\nK\xc3\xa4se\r\n", func(t *testing.T, p *parsed, ctype string, body []byte) {
 			if !bytes.Contains(body, []byte("J\xc3\xbcrgen")) || !bytes.Contains(body, []byte("\xff\xfe caf\xe9")) {
 				t.Errorf("8-bit bytes not kept: %q", body)
 			}
@@ -552,7 +555,7 @@ func TestMalformedOriginals(t *testing.T) {
 					t.Errorf("8-bit body labelled %q", pt.header.Get("Content-Transfer-Encoding"))
 				}
 				if c.check != nil && ret == "FULL" {
-					c.check(t, pt.ctype, pt.body)
+					c.check(t, p, pt.ctype, pt.body)
 				}
 			}
 		})
@@ -687,6 +690,7 @@ func TestBadReports(t *testing.T) {
 		{"empty address", func(r *Report) { r.Rcpts[0].Addr = "" }},
 		{"null sender", func(r *Report) { r.Sender = "" }},
 		{"no randomness", func(r *Report) { r.rand = strings.NewReader("") }},
+		{"unknown action", func(r *Report) { r.Rcpts[0].Action = "failed\r\nX: y" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := failureReport()

@@ -41,9 +41,7 @@ func readOriginal(src io.Reader, wantFull bool, maxFull, maxHdr int) (*original,
 		if inHeader {
 			if isField(l) || buf.Len() > 0 && len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
 				if buf.Len()+size > maxHdr {
-					o.hdrCut = true
-					o.tooBig = o.tooBig || wantFull
-					wantFull = false
+					o.hdrCut, wantFull = true, false
 					break
 				}
 				buf.Write(l)

@@ -134,8 +134,8 @@ func (b *builder) explanation() string {
 			line("are returned.")
 		}
 		if o.hdrCut {
-			line("The header section of the original is longer than %d bytes and is", MaxHeaderBytes)
-			line("cut short.")
+			line("The header section of the original is longer than %d bytes, so only", MaxHeaderBytes)
+			line("its beginning is returned.")
 		}
 	}
 	// The boundary delimiter after the part starts with a line end of its

@@ -14,6 +14,7 @@
 package sendmail
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/config"
+	"github.com/gosendmail/gosendmail/pkg/control"
 	"github.com/gosendmail/gosendmail/pkg/envelope"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
@@ -141,7 +143,7 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer, hooks Hooks)
 		fmt.Fprintf(stderr, "sendmail: warning: -b%s is not supported; ignored\n", o.Mode)
 		return mailerr.ExOK
 	case o.QueueRun:
-		return fail(mailerr.New(mailerr.ExUnavailable, "-q: the queue runner is not available in this build yet"))
+		return queueRun(cfg, o, stdout, stderr)
 	case o.Quarantine != nil:
 		return fail(mailerr.New(mailerr.ExUsage, "-Q: use mailq hold ID / mailq release ID"))
 	}
@@ -193,6 +195,37 @@ func verify(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// queueRun is sendmail -q: ask the daemon to try the queue (or the
+// messages the -qI/-qR/-qS selectors pick) now. The daemon runs the queue
+// continuously, so an interval (-q30m) only warns.
+func queueRun(cfg *config.Config, o *Options, stdout, stderr io.Writer) int {
+	if o.QueueInterval > 0 {
+		fmt.Fprintf(stderr, "sendmail: warning: -q%s: smtpd runs the queue continuously; running it once now\n", strings.TrimSuffix(o.QueueInterval.String(), "0s"))
+	}
+	resp, err := control.Call(cfg.ControlSocket, control.Request{Cmd: "flush", Args: o.QueueFilters}, 30*time.Second)
+	switch {
+	case errors.Is(err, control.ErrNoDaemon):
+		fmt.Fprintf(stderr, "sendmail: -q: the daemon is not running (%s); queued mail is delivered when smtpd starts\n", cfg.ControlSocket)
+		return mailerr.ExUnavailable
+	case errors.Is(err, os.ErrPermission):
+		fmt.Fprintln(stderr, "sendmail: You do not have permission to process the queue")
+		return mailerr.ExNoPerm
+	case err != nil:
+		fmt.Fprintf(stderr, "sendmail: -q: %v\n", err)
+		return mailerr.ExTempFail
+	case !resp.OK:
+		fmt.Fprintf(stderr, "sendmail: %s\n", resp.Error)
+		if strings.Contains(resp.Error, "permission") {
+			return mailerr.ExNoPerm
+		}
+		return mailerr.ExUnavailable
+	}
+	if o.Verbose {
+		fmt.Fprintln(stdout, resp.Output)
+	}
+	return mailerr.ExOK
 }
 
 // startDaemon replaces this process with smtpd, found beside the

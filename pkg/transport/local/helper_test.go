@@ -24,6 +24,10 @@ import (
 // run with helperEnv set it becomes a helper process instead of a test.
 const helperEnv = "GOSENDMAIL_LOCAL_TEST_HELPER"
 
+// helperLines is the body length of the helper's messages: big enough to
+// take several write(2) calls, so unlocked writers would interleave.
+const helperLines = 3000
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode))
@@ -63,7 +67,7 @@ func runHelper(mode string) int {
 		a := &Agent{SpoolDir: os.Getenv("H_SPOOL"), noDotLock: os.Getenv("H_NODOTLOCK") != "",
 			Log: quietLog()}
 		for i := range count {
-			body := bigMessage(os.Getenv("H_TAG")+"-"+strconv.Itoa(i), 400)
+			body := bigMessage(os.Getenv("H_TAG")+"-"+strconv.Itoa(i), helperLines)
 			err := a.Deliver(context.Background(), Request{
 				Sender: "x@example.org", Recipient: "alice@example.org", User: "alice",
 				Account: &Account{UID: uid, GID: gid}, Target: Target{Kind: Mbox},

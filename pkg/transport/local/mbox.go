@@ -149,6 +149,8 @@ func (a *Agent) openAppend(dirfd int, path string, s appendSpec) (*os.File, erro
 			case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EMLINK):
 				// EMLINK is how the BSDs report O_NOFOLLOW on a symlink.
 				return nil, unsafeTarget(s.what, path, "it is a symbolic link")
+			case errors.Is(err, syscall.EISDIR):
+				return nil, unsafeTarget(s.what, path, "it is not a regular file")
 			}
 			return nil, ioError(s.what, path, pathErr("open", path, err))
 		}
