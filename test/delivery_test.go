@@ -187,3 +187,81 @@ func TestBounceAndDefer(t *testing.T) {
 	waitFor(t, "delivery after flush", func() bool { return mx.count() == 1 })
 	waitFor(t, "empty queue", func() bool { return e.qfCount() == 0 })
 }
+
+// slowSink delays each DATA, so that a kill lands in the middle of a run.
+type slowSink struct {
+	sinkMX
+	delay time.Duration
+}
+
+type slowSession struct {
+	sinkSession
+	delay time.Duration
+}
+
+func (m *slowSink) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &slowSession{sinkSession{mx: &m.sinkMX}, m.delay}, nil
+}
+
+func (s *slowSession) Data(r io.Reader) error {
+	time.Sleep(s.delay)
+	return s.sinkSession.Data(r)
+}
+
+// kill -9 of the daemon in the middle of a delivery run, then a restart:
+// every message accepted before the kill is delivered, none twice except
+// those in flight at the kill.
+func TestCrashDuringDelivery(t *testing.T) {
+	sink := &slowSink{delay: 30 * time.Millisecond}
+	e := newEnv(t)
+	os.WriteFile(e.path("etc/local-host-names"), []byte("test.example\n"), 0o644)
+	dsrv := dnstest.NewServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.21:0")
+	must(t, err)
+	srv := smtp.NewServer(sink)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	dsrv.MX("dest.example", 10, "mx.dest.example")
+	dsrv.A("mx.dest.example", "127.0.0.21")
+	extra := "relay_from = [\"127.0.0.1/32\"]\n[delivery]\ndns_server = \"" + dsrv.Addr() + "\"\nremote_port = " +
+		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "\nclient_family = \"inet\"\nretry_min = \"1s\"\nretry_max = \"2s\"\n[limits]\ngreet_pause = \"0s\"\n"
+	d := startDaemon(t, e, extra)
+	const n = 60
+	cl := greet(t, localIP, d.addrs["MTA"])
+	for i := 0; i < n; i++ {
+		cl.must("MAIL FROM:<sender@test.example>", 250)
+		cl.must("RCPT TO:<r"+strconv.Itoa(i)+"@dest.example>", 250)
+		cl.must("DATA", 354)
+		cl.send("Subject: crash " + strconv.Itoa(i) + "\r\nX-Seq: " + strconv.Itoa(i) + "\r\n\r\nbody\r\n.\r\n")
+		cl.expect(250)
+	}
+	waitFor(t, "some deliveries", func() bool { return sink.count() >= 10 })
+	d.kill()
+	before := sink.count()
+	d2 := startDaemon(t, e, "")
+	_ = d2
+	waitFor(t, "an empty queue after the restart", func() bool { return e.qfCount() == 0 })
+	seen := map[string]int{}
+	sink.mu.Lock()
+	for _, m := range sink.msgs {
+		i := strings.Index(m.data, "X-Seq: ")
+		seq := strings.Fields(m.data[i+7:])[0]
+		seen[seq]++
+	}
+	sink.mu.Unlock()
+	dups := 0
+	for i := 0; i < n; i++ {
+		c := seen[strconv.Itoa(i)]
+		if c == 0 {
+			t.Errorf("message %d lost", i)
+		}
+		if c > 1 {
+			dups += c - 1
+		}
+	}
+	// At most the messages in flight at the kill (the runner's workers).
+	if dups > 20 {
+		t.Errorf("%d duplicates", dups)
+	}
+	t.Logf("%d delivered before the kill, %d duplicates after the restart", before, dups)
+}

@@ -36,6 +36,8 @@ func startDaemon(t *testing.T, e *env, extra string) *daemon {
 		f.Close()
 	}
 	d := &daemon{t: t, e: e, addrs: map[string]string{}, done: make(chan error, 1)}
+	// A restart appends to the same log: look only at what follows.
+	before, _ := os.ReadFile(e.path("maillog"))
 	d.cmd = exec.Command(filepath.Join(binDir, "smtpd"), "--config", e.cfg)
 	d.cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	stderr, err := os.Create(e.path("smtpd.stderr"))
@@ -49,6 +51,9 @@ func startDaemon(t *testing.T, e *env, extra string) *daemon {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		data, _ := os.ReadFile(e.path("maillog"))
+		if len(data) >= len(before) {
+			data = data[len(before):]
+		}
 		for _, m := range re.FindAllSubmatch(data, -1) {
 			d.addrs[string(m[1])] = string(m[2])
 		}
@@ -68,11 +73,22 @@ func startDaemon(t *testing.T, e *env, extra string) *daemon {
 	}
 }
 
+// kill stops the daemon with SIGKILL, as a crash would.
+func (d *daemon) kill() {
+	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+	<-d.done
+}
+
 // stop sends SIGTERM and waits; the whole process group is killed if the
 // daemon does not stop in time.
 func (d *daemon) stop() {
 	if d.cmd.ProcessState != nil {
 		return
+	}
+	select {
+	case <-d.done:
+		return
+	default:
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {

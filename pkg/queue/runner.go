@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -453,6 +454,17 @@ func (r *Runner) process(ctx context.Context, id string) {
 	r.schedule(id, env.NextAttempt)
 }
 
+// diagnostic is the reply as a report shows it: "550 5.1.1 text", the
+// remote server's words when it gave them.
+func diagnostic(err error) string {
+	text := errText(err)
+	if len(text) >= 3 && text[0] >= '2' && text[0] <= '5' && text[1] >= '0' && text[1] <= '9' {
+		return text
+	}
+	code, enh := mailerr.SMTPCode(err)
+	return strconv.Itoa(code) + " " + enh + " " + text
+}
+
 func errText(err error) string {
 	var me *mailerr.Error
 	if errors.As(err, &me) {
@@ -536,6 +548,12 @@ func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
 		if kind != dsn.Failure {
 			return
 		}
+		if env.HasFlag('b') {
+			// A report of ours that failed: a double bounce. Reporting it
+			// again could loop for ever; the log keeps it.
+			r.Log.Printf(env.ID, "double bounce discarded: %s", errText(fs[0].err))
+			return
+		}
 		rep.Kind = dsn.PostmasterNotify
 	}
 	for _, f := range fs {
@@ -543,7 +561,7 @@ func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
 		if !dsn.ShouldNotify(rep.Kind, rc.Notify) {
 			continue
 		}
-		st := dsn.RcptStatus{Addr: f.addr, ORcpt: rc.ORcpt, Diagnostic: errText(f.err), LastAttempt: time.Now()}
+		st := dsn.RcptStatus{Addr: f.addr, ORcpt: rc.ORcpt, Diagnostic: diagnostic(f.err), LastAttempt: time.Now()}
 		if _, enh := mailerr.SMTPCode(f.err); enh != "" {
 			st.Status = enh
 		}
@@ -568,7 +586,7 @@ func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
 		r.Log.Warnf(env.ID, "cannot build the delivery status notification: %v", err)
 		return
 	}
-	benv := &spool.Envelope{Created: time.Now(), UID: -1, Sender: "", Priority: 30000 + int64(b.Len()),
+	benv := &spool.Envelope{Created: time.Now(), UID: -1, Sender: "", Priority: 30000 + int64(b.Len()), Flags: "b",
 		Rcpts: []spool.Recipient{{Addr: rep.Recipient(), State: spool.Pending}}}
 	if env.BodyType == "8BITMIME" {
 		benv.BodyType = "8BITMIME"

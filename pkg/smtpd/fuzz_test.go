@@ -158,8 +158,17 @@ func FuzzSession(f *testing.F) {
 	cfgs := map[bool]*config.Config{false: fuzzConfig(f, false), true: fuzzConfig(f, true)}
 	f.Fuzz(func(t *testing.T, local, banner bool, input []byte) {
 		cfg := cfgs[local]
+		t0 := time.Now()
 		q := spool.Open(t.TempDir())
 		out, logText := fuzzRun(t, cfg, q, banner, input)
+		t1 := time.Now()
+		defer func() {
+			if d := time.Since(t0); d >= 0 {
+				fh, _ := os.OpenFile("/tmp/fuzztimes", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+				fmt.Fprintf(fh, "%v run=%v %v %v %q\n", d, t1.Sub(t0), local, banner, truncate(input, 200))
+				fh.Close()
+			}
+		}()
 		if t.Failed() {
 			t.Logf("log:\n%s", logText)
 			return

@@ -69,7 +69,7 @@ type Envelope struct {
 	Ret         string // DSN RET: "", "FULL" or "HDRS"
 	Hold        string // non-empty = held (quarantined) with this reason
 	Status      string // last status message shown by mailq, e.g. "Deferred: ..."
-	Flags       string // letters: 'w' delay warning sent
+	Flags       string // letters: 'w' delay warning sent, 'b' a report generated here
 	Rcpts       []Recipient
 }
 
@@ -166,7 +166,7 @@ func unescape(s string) (string, error) {
 //	B<type>                  body type
 //	Z<envid>                 DSN ENVID
 //	E<ret>                   DSN RET
-//	F<letters>               flags
+//	F<letters>               flags: w delay warning sent, b a report we generated
 //	q<reason>                held, with reason
 //	M<text>                  last status message
 //	R<state> <notify> <orcpt> <addr> <reason>   one per recipient
