@@ -85,12 +85,6 @@ type Client struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// hostAddr is one address of one host.
-type hostAddr struct {
-	name string
-	ip   netip.Addr
-}
-
 // Deliver runs one delivery attempt.
 func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 	all := func(err error, relay string) []Result {
@@ -127,7 +121,7 @@ func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 		res, retry := c.session(ctx, conn, h, relay, req, true)
 		if retry {
 			// The TLS handshake failed: once more, in plain text.
-			if conn, ip, err = c.dial(ctx, []netip.Addr{ip}, port); err == nil {
+			if conn, _, err = c.dial(ctx, []netip.Addr{ip}, port); err == nil {
 				res, retry = c.session(ctx, conn, h, relay, req, false)
 			}
 		}
