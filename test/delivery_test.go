@@ -265,3 +265,35 @@ func TestCrashDuringDelivery(t *testing.T) {
 	}
 	t.Logf("%d delivered before the kill, %d duplicates after the restart", before, dups)
 }
+
+// After queue_warn the sender gets one delay notice; after queue_return
+// the message bounces, with the last reason.
+func TestDelayNoticeAndExpiry(t *testing.T) {
+	mx := &sinkMX{down: true}
+	e := newEnv(t)
+	os.WriteFile(e.path("etc/local-host-names"), []byte("test.example\n"), 0o644)
+	dsrv := dnstest.NewServer(t)
+	port := startSink(t, "127.0.0.22", 0, mx)
+	dsrv.MX("dest.example", 10, "mx.dest.example")
+	dsrv.A("mx.dest.example", "127.0.0.22")
+	extra := "relay_from = [\"127.0.0.1/32\"]\n[delivery]\ndns_server = \"" + dsrv.Addr() + "\"\nremote_port = " + strconv.Itoa(port) +
+		"\nclient_family = \"inet\"\nretry_min = \"1s\"\nretry_max = \"1s\"\nqueue_warn = \"2s\"\nqueue_return = \"6s\"\n[limits]\ngreet_pause = \"0s\"\n"
+	d := startDaemon(t, e, extra)
+	cl := greet(t, localIP, d.addrs["MTA"])
+	cl.must("MAIL FROM:<root@test.example>", 250)
+	cl.must("RCPT TO:<slow@dest.example>", 250)
+	cl.must("DATA", 354)
+	cl.send("Subject: patience\r\n\r\nx\r\n.\r\n")
+	cl.expect(250)
+	mbox := e.path("spool/mail/root")
+	waitFor(t, "the delay notice", func() bool { b, _ := os.ReadFile(mbox); return strings.Contains(string(b), "Action: delayed") })
+	waitFor(t, "the bounce at expiry", func() bool { b, _ := os.ReadFile(mbox); return strings.Contains(string(b), "Action: failed") })
+	b, _ := os.ReadFile(mbox)
+	if n := strings.Count(string(b), "Action: delayed"); n != 1 {
+		t.Errorf("%d delay notices", n)
+	}
+	if !strings.Contains(string(b), "try later") {
+		t.Errorf("the bounce does not quote the last reason:\n%s", b)
+	}
+	waitFor(t, "empty queue", func() bool { return e.qfCount() == 0 })
+}

@@ -208,9 +208,10 @@ func TestSmuggling(t *testing.T) {
 	cl.must("DATA", 354)
 	cl.send("Subject: local\r\n\r\nline\n.\nstill data\r\n.\r\n")
 	cl.expect(250)
-	if n := e.qfCount(); n != 1 {
-		t.Fatalf("%d messages queued", n)
-	}
+	// Queued, or already delivered to root's mailbox: one message, whole.
+	waitFor(t, "the local message", func() bool {
+		return e.qfCount() == 1 || strings.Contains(readFile(e.path("spool/mail/root")), "still data")
+	})
 }
 
 // An unauthenticated client that pipelines past the end of DATA, or talks
@@ -329,8 +330,9 @@ func TestShutdownFinishesTransactions(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("daemon did not stop")
 	}
-	if e.qfCount() != 1 {
-		t.Fatalf("%d messages queued", e.qfCount())
+	// The message is in the queue, or already delivered by the runner.
+	if e.qfCount() != 1 && !strings.Contains(readFile(e.path("spool/mail/root")), "second half") {
+		t.Fatalf("the message is neither queued nor delivered")
 	}
 	left, _ := filepath.Glob(e.path("spool/mqueue/tf*"))
 	dt, _ := filepath.Glob(e.path("spool/mqueue/dt*"))

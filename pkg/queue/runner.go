@@ -414,7 +414,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 				if reason == "" {
 					reason = "Deferred"
 				}
-				e := mailerr.SMTP(554, "4.4.7", "Message could not be delivered for %s: %s", dsnAge(cfg.Delivery.QueueReturn.D()), reason)
+				e := mailerr.SMTP(554, "5.4.7", "Message could not be delivered for %s: %s", dsnAge(cfg.Delivery.QueueReturn.D()), reason)
 				failures = append(failures, failure{rcpt: i, addr: rc.Addr, err: e})
 				rc.State = spool.Failed
 				rc.Reason = e.Msg

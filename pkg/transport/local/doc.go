@@ -78,9 +78,10 @@
 // as the Maildir specification asks), fsync'd, renamed into new/, and new/
 // is fsync'd. The content is the Return-Path header and the message with
 // LF line ends: no From_ line and no quoting, which Maildir readers do not
-// expect. Every directory is opened relative to its parent with O_NOFOLLOW,
-// so a user who owns the Maildir cannot redirect a root-run delivery with a
-// symbolic link.
+// expect. The Maildir and its subdirectories are opened relative to their
+// parent with O_NOFOLLOW (only the directory holding the Maildir, normally
+// HOME, is reached by path), so a user who owns the Maildir cannot
+// redirect a root-run delivery with a symbolic link.
 //
 // # Files
 //

@@ -86,7 +86,8 @@ type Request struct {
 }
 
 // Agent delivers local mail. Its fields are configuration, read but never
-// changed by Deliver, so one Agent may serve any number of goroutines.
+// changed by Deliver, so one Agent may serve any number of goroutines. Use
+// it by pointer: it must not be copied after first use.
 type Agent struct {
 	// SpoolDir is mail_spool_dir, the directory of mbox files. Required
 	// for Mbox targets.
@@ -117,6 +118,7 @@ type Agent struct {
 	Lookup func(name string) (*Account, error)
 
 	warnedDotLock atomic.Bool
+	turns         turns // deliveries of this Agent to one file, in order
 	noDotLock     bool // tests: exercise fcntl-only locking as root
 }
 
@@ -210,7 +212,9 @@ func LookupAccount(name string) (*Account, error) {
 	if err != nil {
 		var unknown user.UnknownUserError
 		if errors.As(err, &unknown) {
-			return nil, mailerr.SMTP(550, "5.1.1", "User unknown")
+			e := mailerr.SMTP(550, "5.1.1", "User unknown")
+			e.Exit = mailerr.ExNoUser
+			return nil, e
 		}
 		e := mailerr.SMTP(451, "4.3.0", "Cannot look up user %s", name)
 		e.Err = err

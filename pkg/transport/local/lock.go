@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 var errLockTimeout = errors.New("lock not obtained in time")
 
 // backoff paces the retries of a lock: short pauses first (most locks are
-// held for milliseconds), growing to half a second, with jitter so that
+// held for milliseconds), growing to a fifth of a second, with jitter so that
 // waiters do not retry in lockstep.
 type backoff struct {
 	ctx      context.Context
@@ -35,7 +36,7 @@ func (b *backoff) wait() error {
 		b.delay = 5 * time.Millisecond
 	}
 	d := b.delay/2 + rand.N(b.delay)
-	b.delay = min(2*b.delay, 500*time.Millisecond)
+	b.delay = min(2*b.delay, 200*time.Millisecond)
 	t := time.NewTimer(min(d, left))
 	defer t.Stop()
 	select {
@@ -108,5 +109,55 @@ func lockFile(b *backoff, f *os.File) (unlock func(), err error) {
 		if err := b.wait(); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// turns lets the deliveries of this process to one file take turns in
+// arrival order, so that only one of them at a time polls for the file
+// locks: many pollers of one mailbox starve each other (the lock goes to
+// whoever retries at the right moment), which under load ends in lock
+// timeouts. Waiters blocked on a channel send are served first come,
+// first served.
+type turns struct {
+	mu sync.Mutex
+	m  map[string]*turn
+}
+
+type turn struct {
+	ch      chan struct{} // holds a token while someone's turn is on
+	waiting int           // holders and waiters; the entry goes at 0
+}
+
+// take waits for key's turn; release ends it.
+func (q *turns) take(b *backoff, key string) (release func(), err error) {
+	q.mu.Lock()
+	if q.m == nil {
+		q.m = map[string]*turn{}
+	}
+	t := q.m[key]
+	if t == nil {
+		t = &turn{ch: make(chan struct{}, 1)}
+		q.m[key] = t
+	}
+	t.waiting++
+	q.mu.Unlock()
+	leave := func() {
+		q.mu.Lock()
+		if t.waiting--; t.waiting == 0 {
+			delete(q.m, key)
+		}
+		q.mu.Unlock()
+	}
+	timer := time.NewTimer(time.Until(b.deadline))
+	defer timer.Stop()
+	select {
+	case t.ch <- struct{}{}:
+		return func() { <-t.ch; leave() }, nil
+	case <-b.ctx.Done():
+		leave()
+		return nil, b.ctx.Err()
+	case <-timer.C:
+		leave()
+		return nil, errLockTimeout
 	}
 }

@@ -80,6 +80,11 @@ func (a *Agent) appendMbox(ctx context.Context, req *Request, s appendSpec) erro
 	dirfd := int(dir.Fd())
 
 	b := &backoff{ctx: ctx, deadline: time.Now().Add(orDefault(a.LockTimeout, defaultLockTimeout))}
+	endTurn, err := a.turns.take(b, path)
+	if err != nil {
+		return lockError(s.what, path, "too many deliveries to it at once", err)
+	}
+	defer endTurn()
 	release, err := a.dotLock(b, dirfd, s.dir, s.name)
 	if err != nil {
 		return lockError(s.what, path, "dot-lock "+s.name+".lock held by another program", err)

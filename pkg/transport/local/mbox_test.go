@@ -86,19 +86,27 @@ func TestMboxMissingFinalNewline(t *testing.T) {
 	}
 }
 
-func testConcurrent(t *testing.T, noDotLock bool) {
+// testConcurrent delivers 20 big messages to one mailbox at once, through
+// one Agent or, with perAgent, through an Agent each: Agents do not share
+// their queue of turns, so then only the file locks keep them apart.
+func testConcurrent(t *testing.T, noDotLock, perAgent bool) {
 	a := newAgent(t)
 	a.noDotLock = noDotLock
+	a.LockTimeout = time.Minute // a loaded test machine is slow
 	acct := testAccount(t)
-	const n, lines = 20, 3000 // ~270 KB each: several write(2) calls
+	const n, lines = 20, 2000 // ~180 KB each: several write(2) calls
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	start := make(chan struct{})
 	for i := range n {
+		agent := a
+		if perAgent {
+			agent = &Agent{SpoolDir: a.SpoolDir, Now: a.Now, Log: a.Log, LockTimeout: a.LockTimeout, noDotLock: noDotLock}
+		}
 		wg.Go(func() {
 			req := mboxRequest(acct, "x@example.org", bigMessage(fmt.Sprintf("m%02d", i), lines))
 			<-start // all at once, for the most contention
-			errs <- a.Deliver(context.Background(), req)
+			errs <- agent.Deliver(context.Background(), req)
 		})
 	}
 	close(start)
@@ -114,11 +122,14 @@ func testConcurrent(t *testing.T, noDotLock bool) {
 	}
 }
 
-func TestMboxConcurrentGoroutines(t *testing.T) { testConcurrent(t, false) }
+func TestMboxConcurrentGoroutines(t *testing.T) { testConcurrent(t, false, false) }
 
-// Without a dot-lock (spool directory not writable) the fcntl lock alone
-// must keep goroutines of one process apart.
-func TestMboxConcurrentGoroutinesFcntlOnly(t *testing.T) { testConcurrent(t, true) }
+// Goroutines of one process with their own Agents and no dot-lock (spool
+// directory not writable): the fcntl lock alone must keep them apart.
+func TestMboxConcurrentAgentsFcntlOnly(t *testing.T) { testConcurrent(t, true, true) }
+
+// Dot-locks alone keep Agents apart too.
+func TestMboxConcurrentAgentsDotLock(t *testing.T) { testConcurrent(t, false, true) }
 
 func TestMboxConcurrentProcesses(t *testing.T) {
 	for _, noDot := range []string{"", "1"} {
@@ -408,4 +419,28 @@ func TestLookupAccount(t *testing.T) {
 	}
 	_, err = LookupAccount("no-such-user-gosendmail-test")
 	mailErr(t, err, 550, false)
+}
+
+// Debian's /var/mail is 2775 root:mail: a daemon outside group mail
+// cannot create dot-locks there, and delivers with fcntl locking alone.
+func TestMboxUnwritableSpoolDir(t *testing.T) {
+	if isRoot() {
+		t.Skip("root can create files in any directory; run the tests as a normal user to cover this")
+	}
+	a := newAgent(t)
+	acct := testAccount(t)
+	path := spoolFile(a, "alice")
+	mustWrite(t, path, "")
+	if err := os.Chmod(a.SpoolDir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(a.SpoolDir, 0o755)
+	for range 2 {
+		if err := a.Deliver(context.Background(), mboxRequest(acct, "a@example.org", "S: x\r\n\r\nx\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readFile(t, path); strings.Count(got, "From a@example.org ") != 2 {
+		t.Errorf("mailbox %q", got)
+	}
 }

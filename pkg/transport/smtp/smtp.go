@@ -118,17 +118,21 @@ func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 			continue
 		}
 		relay := fmt.Sprintf("%s [%s]", h, ip)
-		res, retry := c.session(ctx, conn, h, relay, req, true)
+		res, retry, serr := c.session(ctx, conn, h, relay, req, true)
 		if retry {
-			// The TLS handshake failed: once more, in plain text.
+			// No STARTTLS, or its handshake failed: once more, in plain text.
 			if conn, _, err = c.dial(ctx, []netip.Addr{ip}, port); err == nil {
-				res, retry = c.session(ctx, conn, h, relay, req, false)
+				res, retry, serr = c.session(ctx, conn, h, relay, req, false)
 			}
 		}
 		if res != nil && !retry {
 			return res
 		}
 		last = mailerr.SMTP(451, "4.4.2", "Lost connection with %s", h)
+		if isReply(serr) {
+			// The host answered, but not with a welcome: say what it said.
+			last = mailerr.SMTP(451, "4.4.0", "%s said: %s", h, replyText(serr))
+		}
 	}
 	return all(last, "")
 }
@@ -241,7 +245,9 @@ func isTimeout(err error) bool {
 // session runs one SMTP transaction. It returns nil results when the
 // connection failed before any recipient was answered (try elsewhere),
 // and retry when STARTTLS failed (try again in plain text).
-func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string, req *Request, useTLS bool) (res []Result, retry bool) {
+//
+// err is the reply or error that ended a session without results.
+func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string, req *Request, useTLS bool) (res []Result, retry bool, err error) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(DataTimeout))
 	var cl *smtp.Client
@@ -250,19 +256,22 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		var err error
 		cl, err = smtp.NewClientStartTLS(&heloConn{Conn: conn, name: c.Hostname}, cfg)
 		if err != nil {
+			if isReply(err) && !strings.Contains(err.Error(), "STARTTLS") {
+				return nil, false, err // the greeting or EHLO was refused
+			}
 			// No STARTTLS offered, or it was refused: plain text.
-			return nil, true
+			return nil, true, err
 		}
 		// The handshake runs with the first command after STARTTLS.
 		if err := cl.Hello(c.Hostname); err != nil {
 			cl.Close()
-			return nil, true
+			return nil, true, err
 		}
 	} else {
 		cl = smtp.NewClient(conn)
 		if err := cl.Hello(c.Hostname); err != nil {
 			cl.Close()
-			return nil, false
+			return nil, false, err
 		}
 	}
 	cl.CommandTimeout = CommandTimeout
@@ -278,10 +287,10 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		}
 	}
 	if err := cl.Mail(req.Sender, opts); err != nil {
-		if replyErr(err, relay) != nil && isReply(err) {
-			return all(req.Rcpts, replyErr(err, relay), relay), false
+		if isReply(err) {
+			return all(req.Rcpts, replyErr(err, relay), relay), false, nil
 		}
-		return nil, false
+		return nil, false, err
 	}
 	res = make([]Result, len(req.Rcpts))
 	var accepted []int
@@ -289,7 +298,7 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		res[i] = Result{Rcpt: r, Relay: relay}
 		if err := cl.Rcpt(r, nil); err != nil {
 			if !isReply(err) {
-				return nil, false
+				return nil, false, err
 			}
 			res[i].Err = replyErr(err, relay)
 			res[i].Reply = replyText(err)
@@ -299,9 +308,9 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 	}
 	if len(accepted) == 0 {
 		cl.Quit()
-		return res, false
+		return res, false, nil
 	}
-	err := c.data(cl, req)
+	err = c.data(cl, req)
 	for _, i := range accepted {
 		if err != nil {
 			if !isReply(err) {
@@ -315,7 +324,7 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		res[i].Reply = "250 ok"
 	}
 	cl.Quit()
-	return res, false
+	return res, false, nil
 }
 
 // heloConn puts our name into the EHLO that go-smtp's STARTTLS helper
