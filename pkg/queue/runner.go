@@ -67,12 +67,41 @@ type Runner struct {
 	Workers int
 	// Rescan is how often the whole queue directory is read again.
 	Rescan time.Duration
+	// PerDestination bounds the transactions open at once to one
+	// destination (domain or relay host), as Postfix's
+	// default_destination_concurrency_limit does; 0 = 10.
+	PerDestination int
 
 	mu      sync.Mutex
 	due     map[string]time.Time // next attempt per message
 	running map[string]bool
 	kick    chan struct{}
 	force   map[string]bool // flushed: try now, whatever the schedule
+	dest    map[string]chan struct{}
+}
+
+// destSlot waits for a free transaction slot to a destination.
+func (r *Runner) destSlot(ctx context.Context, key string) (release func(), err error) {
+	n := r.PerDestination
+	if n <= 0 {
+		n = 10
+	}
+	r.mu.Lock()
+	if r.dest == nil {
+		r.dest = map[string]chan struct{}{}
+	}
+	ch, ok := r.dest[key]
+	if !ok {
+		ch = make(chan struct{}, n)
+		r.dest[key] = ch
+	}
+	r.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (r *Runner) init() {
@@ -278,7 +307,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 	open := func() (io.ReadCloser, error) { return os.Open(r.Queue.DataPath(id)) }
 	size := r.Queue.Size(id)
 
-	var failures []failure
+	var failures, successes []failure
 	lastReason := ""
 	// Routing: each pending recipient's unfinished targets.
 	type pend struct {
@@ -337,6 +366,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 		case err == nil:
 			rc.Done = append(rc.Done, p.target.Key())
 			r.logSent(env, rc.Addr, p.target, start, t0, mailer, "", "")
+			successes = append(successes, failure{rcpt: p.rcpt, addr: rc.Addr, err: mailerr.SMTP(250, "2.0.0", "delivered to mailbox")})
 		case mailerr.IsTemporary(err):
 			rc.Reason = errText(err)
 			lastReason = rc.Reason
@@ -358,8 +388,13 @@ func (r *Runner) process(ctx context.Context, id string) {
 		for _, p := range group {
 			req.Rcpts = append(req.Rcpts, p.target.Addr)
 		}
+		release, err := r.destSlot(ctx, k)
+		if err != nil {
+			break // stopping: the rest stays pending
+		}
 		t0 := time.Now()
 		results := r.Remote.Deliver(ctx, req)
+		release()
 		for j, res := range results {
 			p := group[j]
 			rc := &env.Rcpts[p.rcpt]
@@ -367,6 +402,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 			case res.Err == nil:
 				rc.Done = append(rc.Done, p.target.Key())
 				r.logSent(env, rc.Addr, p.target, start, t0, "esmtp", res.Relay, res.Reply)
+				successes = append(successes, failure{rcpt: p.rcpt, addr: p.target.Addr, err: mailerr.SMTP(250, "2.0.0", "%s", res.Reply), relay: res.Relay})
 			case mailerr.IsTemporary(res.Err):
 				rc.Reason = errText(res.Err)
 				lastReason = rc.Reason
@@ -425,6 +461,11 @@ func (r *Runner) process(ctx context.Context, id string) {
 	}
 	if len(failures) > 0 {
 		r.bounce(env, failures, dsn.Failure)
+	}
+	// Success notices only for NOTIFY=SUCCESS, and never with the privacy
+	// option noreceipts (ShouldNotify checks NOTIFY).
+	if len(successes) > 0 && !cfg.HasPrivacy("noreceipts") {
+		r.bounce(env, successes, dsn.Success)
 	}
 	if len(pending) > 0 && age > cfg.Delivery.QueueWarn.D() && !env.HasFlag('w') {
 		var delayed []failure
@@ -596,8 +637,11 @@ func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
 		return
 	}
 	what := "DSN"
-	if kind == dsn.Delay {
+	switch kind {
+	case dsn.Delay:
 		what = "DSN: Warning"
+	case dsn.Success:
+		what = "DSN: Return receipt"
 	}
 	r.Log.Printf(env.ID, "%s: %s: %s", benv.ID, what, errText(fs[0].err))
 	r.Log.Received(benv.ID, "<>", int64(b.Len()), 1, "", "", "", "localhost")
