@@ -83,6 +83,15 @@ type Client struct {
 	Self     func(name string) bool // MX names that are this host
 	// Dial opens connections (tests); nil = net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeouts; zero values mean the package defaults above.
+	ConnectTimeout, CommandTimeout, DataTimeout time.Duration
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Deliver runs one delivery attempt.
@@ -162,7 +171,7 @@ func (c *Client) hosts(ctx context.Context, req *Request) ([]string, error) {
 func (c *Client) dial(ctx context.Context, ips []netip.Addr, port int) (net.Conn, netip.Addr, error) {
 	dial := c.Dial
 	if dial == nil {
-		d := &net.Dialer{Timeout: ConnectTimeout}
+		d := &net.Dialer{Timeout: orDefault(c.ConnectTimeout, ConnectTimeout)}
 		dial = d.DialContext
 	}
 	var v6, v4 []netip.Addr
@@ -249,7 +258,7 @@ func isTimeout(err error) bool {
 // err is the reply or error that ended a session without results.
 func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string, req *Request, useTLS bool) (res []Result, retry bool, err error) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(DataTimeout))
+	conn.SetDeadline(time.Now().Add(orDefault(c.DataTimeout, DataTimeout)))
 	var cl *smtp.Client
 	if useTLS {
 		cfg := &tls.Config{ServerName: strings.TrimSuffix(host, "."), InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
@@ -274,8 +283,8 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 			return nil, false, err
 		}
 	}
-	cl.CommandTimeout = CommandTimeout
-	cl.SubmissionTimeout = DataTimeout
+	cl.CommandTimeout = orDefault(c.CommandTimeout, CommandTimeout)
+	cl.SubmissionTimeout = orDefault(c.DataTimeout, DataTimeout)
 	defer cl.Close()
 	opts := &smtp.MailOptions{}
 	if ok, _ := cl.Extension("SIZE"); ok && req.Size > 0 {

@@ -207,3 +207,84 @@ func TestHappyEyeballs(t *testing.T) {
 	}
 	c.Deliver(context.Background(), &Request{Domain: "dual.example", Rcpts: []string{"x@dual.example"}, Body: body("a\r\n")})
 }
+
+// rawMX answers with a script: it greets, accepts EHLO/MAIL/RCPT, and on
+// DATA does what misbehave says.
+func rawMX(t *testing.T, ip string, misbehave string) int {
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				io.WriteString(c, "220 raw.example ESMTP\r\n")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+					case "EHLO", "HELO":
+						io.WriteString(c, "250 raw.example\r\n")
+					case "DATA":
+						io.WriteString(c, "354 go ahead\r\n")
+						switch misbehave {
+						case "drop":
+							r.ReadString('\n') // one line of the message, then hang up
+							return
+						case "hang":
+							time.Sleep(5 * time.Second)
+							return
+						case "garbage":
+							for {
+								l, err := r.ReadString('\n')
+								if err != nil || l == ".\r\n" {
+									break
+								}
+							}
+							io.WriteString(c, "this is not SMTP\r\n")
+							return
+						}
+					case "QUIT":
+						io.WriteString(c, "221 bye\r\n")
+						return
+					default:
+						io.WriteString(c, "250 ok\r\n")
+					}
+				}
+			}(c)
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A server that drops the connection mid-DATA, hangs in DATA, or answers
+// garbage: the recipients are deferred (temporary), never lost or bounced.
+func TestDeliverMisbehavingServers(t *testing.T) {
+	for i, mode := range []string{"drop", "hang", "garbage"} {
+		ip := "127.0.0." + strconv.Itoa(30+i)
+		d := dnstest.NewServer(t)
+		port := rawMX(t, ip, mode)
+		d.MX("bad.example", 10, "mx.bad.example")
+		d.A("mx.bad.example", ip)
+		c := client(t, d, port)
+		c.CommandTimeout, c.DataTimeout = time.Second, time.Second
+		start := time.Now()
+		res := c.Deliver(context.Background(), &Request{Domain: "bad.example", Sender: "a@test.example",
+			Rcpts: []string{"x@bad.example"}, Body: body("Subject: x\r\n\r\n" + strings.Repeat("line\r\n", 1000))})
+		if e := res[0].Err; e == nil || !mailerr.IsTemporary(e) {
+			t.Errorf("%s: %v", mode, e)
+		}
+		if el := time.Since(start); el > 4*time.Second {
+			t.Errorf("%s: took %v", mode, el)
+		}
+	}
+}
