@@ -28,7 +28,7 @@ import (
 const (
 	fuzzDomain  = "test.example"
 	fuzzGone    = "gone@" + fuzzDomain // virtusertable error: entry
-	fuzzMaxSize = 64 << 10
+	fuzzMaxSize = 8 << 10
 	fuzzTimeout = 3 * time.Second
 )
 
@@ -144,9 +144,22 @@ func fuzzSeeds() []string {
 }
 
 // FuzzSession feeds arbitrary client bytes to a real listener (New) with
-// our Backend on a loopback socket and checks what it answers and what
-// it leaves in the queue. local puts the client in relay_from; banner
-// makes the client wait for the greeting before it talks.
+// our Backend on a loopback socket, then checks:
+//
+//   - no panic (go-smtp turns one into "421 4.0.0 Internal server error");
+//   - every reply line is CRLF-terminated and starts with a code and a
+//     space or a dash;
+//   - the session ends soon after the client's end of input, and
+//     Shutdown returns;
+//   - the queue holds exactly the messages answered "250 2.0.0 <ID>
+//     Message accepted", each whole: a qf that Queue.Read accepts, its df
+//     starting with our Received: header, no more data than
+//     max_message_size, no tf/dt/Qf file left;
+//   - for a client outside relay_from: only local recipients (nothing
+//     relayed), and no NUL, bare CR or bare LF in what was queued.
+//
+// local puts the client in relay_from; banner makes the client wait for
+// the greeting before it talks.
 func FuzzSession(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		for _, local := range []bool{false, true} {
@@ -158,25 +171,14 @@ func FuzzSession(f *testing.F) {
 	cfgs := map[bool]*config.Config{false: fuzzConfig(f, false), true: fuzzConfig(f, true)}
 	f.Fuzz(func(t *testing.T, local, banner bool, input []byte) {
 		cfg := cfgs[local]
-		t0 := time.Now()
 		q := spool.Open(t.TempDir())
 		out, logText := fuzzRun(t, cfg, q, banner, input)
-		t1 := time.Now()
-		defer func() {
-			if d := time.Since(t0); d > 50*time.Millisecond {
-				fh, _ := os.OpenFile("/tmp/fuzztimes", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-				fmt.Fprintf(fh, "%s %v run=%v %v %v %d %q\n", t0.Format("15:04:05"), d, t1.Sub(t0), local, banner, len(input), truncate(input, 100))
-				fh.Close()
-			}
-		}()
-		if t.Failed() {
-			t.Logf("log:\n%s", logText)
-			return
+		if !t.Failed() {
+			accepted := checkReplies(t, out)
+			checkQueue(t, cfg, q, !local, accepted)
 		}
-		accepted := checkReplies(t, out)
-		checkQueue(t, cfg, q, !local, accepted)
 		if t.Failed() {
-			t.Logf("input: %q\nreplies:\n%s\nlog:\n%s", input, out, logText)
+			t.Logf("local=%v banner=%v input: %q\nreplies:\n%s\nlog:\n%s", local, banner, input, out, logText)
 		}
 	})
 }
@@ -231,8 +233,7 @@ func fuzzRun(t *testing.T, cfg *config.Config, q *spool.Queue, banner bool, inpu
 		t.Fatal(err)
 	}
 	defer c.Close()
-	deadline := time.Now().Add(fuzzTimeout)
-	c.SetDeadline(deadline)
+	c.SetDeadline(time.Now().Add(fuzzTimeout))
 
 	var buf bytes.Buffer
 	if banner {
@@ -242,7 +243,7 @@ func fuzzRun(t *testing.T, cfg *config.Config, q *spool.Queue, banner bool, inpu
 			n, err := c.Read(p)
 			buf.Write(p[:n])
 			if err != nil {
-				t.Errorf("reading the greeting: %v (got %q)", err, buf.Bytes())
+				t.Errorf("reading the greeting: %v", err)
 				return buf.Bytes(), ""
 			}
 		}
@@ -477,7 +478,7 @@ func receivedEnd(df []byte) int {
 func badByte(p []byte) (int, string) {
 	for i, c := range p {
 		switch {
-		case c == 0 && os.Getenv("FUZZ_TMP_NONUL") == "":
+		case c == 0:
 			return i, "NUL"
 		case c == '\r' && (i+1 >= len(p) || p[i+1] != '\n'):
 			return i, "bare CR"

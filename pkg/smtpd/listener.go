@@ -199,7 +199,7 @@ func (c *conn) sniff(p []byte) {
 		verb, arg, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(verb) {
 		case "DATA":
-			c.inData = arg == ""
+			c.inData = strings.TrimSpace(arg) == ""
 			c.prev, c.bad = '\n', false
 		case "VRFY", "EXPN":
 			if c.g.onCommand != nil {
@@ -236,6 +236,11 @@ func (c *conn) Write(p []byte) (int, error) {
 				return 0, err
 			}
 		}
+	}
+	if string(p) == "250-CHUNKING\r\n" {
+		// go-smtp always offers CHUNKING; BDAT is refused (see
+		// Session.Data), so the offer is taken out of the EHLO reply.
+		return len(p), nil
 	}
 	return c.Conn.Write(p)
 }

@@ -60,6 +60,7 @@ type Session struct {
 	user    string // authenticated user
 	bad     int    // refused commands
 	mailed  bool   // a MAIL command was given in this session
+	inTx    bool   // a transaction is open (MAIL accepted, no RSET/end yet)
 
 	from  string
 	rcpts []spool.Recipient
@@ -147,6 +148,11 @@ var errNUL = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}
 // Mail starts a transaction.
 func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	s.mailed = true
+	if s.inTx {
+		// go-smtp keeps its recipients on a second MAIL; so would we be
+		// told to queue a message whose recipients we forgot.
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 0}, Message: "Sender already specified"}
+	}
 	if hasNUL(from) {
 		return errNUL
 	}
@@ -170,6 +176,7 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.from, s.opts = from, opts
 	s.rcpts = nil
+	s.inTx = true
 	return nil
 }
 
@@ -202,14 +209,25 @@ func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // Data reads the message and queues it. The reply 250 is given only once
 // the message is durable in queue_dir.
 func (s *Session) Data(r io.Reader) error {
+	if _, bdat := r.(*io.PipeReader); bdat {
+		// BDAT runs Data on a goroutine of go-smtp's that can outlive an
+		// RSET and report into the next transfer (a message queued but
+		// answered 451). CHUNKING is not advertised (conn.Write), and a
+		// client that sends BDAT anyway is refused before anything of the
+		// session is touched.
+		return &smtp.SMTPError{Code: 502, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "BDAT is not supported, use DATA"}
+	}
+	defer func() { s.inTx = false }()
+	if len(s.rcpts) == 0 {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	}
 	if s.conn != nil {
 		s.conn.startData()
 		defer s.conn.endData()
 	}
 	cfg := s.b.Config()
 	strict := !s.relayOK && s.user == ""
-	_, bdat := r.(*io.PipeReader)
-	cr := &checkedReader{r: r, strict: strict, conn: s.conn, checkPipelining: strict && !bdat}
+	cr := &checkedReader{r: r, strict: strict, conn: s.conn, checkPipelining: strict}
 	now := time.Now()
 	env := &spool.Envelope{
 		ID:      spool.NewID(now),
@@ -318,6 +336,7 @@ func sanitizeHelo(h string) string {
 // Reset ends a transaction.
 func (s *Session) Reset() {
 	s.from, s.rcpts, s.opts = "", nil, nil
+	s.inTx = false
 }
 
 // Logout ends the session.
@@ -357,6 +376,9 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 	for i := 0; i < n; i++ {
 		b := p[i]
 		if c.strict {
+			if b == 0 {
+				return 0, errBareNewline
+			}
 			if b == '\n' && c.prev != '\r' {
 				return 0, errBareNewline
 			}
