@@ -109,6 +109,9 @@ func TestStartTLSAndAuth(t *testing.T) {
 	if ok, _ := plain.Extension("DSN"); ok {
 		t.Fatal("DSN offered while privacy has noreceipts")
 	}
+	if ok, _ := plain.Extension("CHUNKING"); ok {
+		t.Fatal("CHUNKING offered (BDAT is refused)")
+	}
 	c := foreignClient(t, d.addrs["submission"], "starttls")
 	if ok, mechs := c.Extension("AUTH"); !ok || !strings.Contains(mechs, "PLAIN") || !strings.Contains(mechs, "LOGIN") {
 		t.Fatalf("AUTH after TLS: %v %q", ok, mechs)

@@ -256,6 +256,11 @@ func TestBadCommands(t *testing.T) {
 		t.Errorf("NUL in MAIL: %d", code)
 	}
 	cl.must("MAIL FROM:<a@example.org>", 250)
+	cl.must("MAIL FROM:<b@example.org>", 503) // sender already specified
+	cl.send("BDAT 3 LAST\r\nabc")
+	if code, text := cl.reply(); code != 502 {
+		t.Errorf("BDAT: %d %s", code, text)
+	}
 	cl.must("RCPT TO:<x@example.net>", 550)
 	cl.must("RCPT TO:<y@example.net>", 550)
 	if code, text := cl.cmd("RCPT TO:<z@example.net>"); code != 421 {
