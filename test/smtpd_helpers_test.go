@@ -217,3 +217,5 @@ func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
 }
+
+var sighup = syscall.SIGHUP

@@ -1,15 +1,16 @@
-// Command smtpd is gosendmail's daemon; see smtpd(8). In this build it
-// picks up mail that the sendmail command queued and answers the control
-// socket; the SMTP listeners and delivery come with later work.
+// Command smtpd is gosendmail's daemon (see smtpd(8)); its subcommands
+// print the effective configuration and manage DKIM keys.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/gosendmail/gosendmail/pkg/config"
 	"github.com/gosendmail/gosendmail/pkg/daemon"
+	"github.com/gosendmail/gosendmail/pkg/dkim"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/version"
 	toml "github.com/pelletier/go-toml/v2"
@@ -24,9 +25,10 @@ func main() {
 		Short: "gosendmail daemon (foreground)",
 		Long: `smtpd runs gosendmail's daemon in the foreground (systemd runs it so).
 
-This build picks up mail queued by sendmail into the queue and answers the
-control socket (newaliases reload, mailq). The SMTP listeners, the queue
-runner and delivery are not in this build yet.`,
+It runs the SMTP listeners, picks up mail queued by sendmail, runs the
+queue (local and remote delivery, DKIM signing of mail that leaves,
+retries and bounces) and answers the control socket (mailq, newaliases,
+sendmail -q).`,
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -57,8 +59,13 @@ runner and delivery are not in this build yet.`,
 			return nil
 		},
 	})
+	root.AddCommand(dkim.Command(func() string { return cfgFlag }))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "smtpd: %v\n", err)
+		var me *mailerr.Error
+		if code == 0 && errors.As(err, &me) && me.Exit != 0 {
+			code = me.Exit
+		}
 		if code == 0 {
 			code = mailerr.ExUsage
 		}

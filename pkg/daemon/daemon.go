@@ -32,6 +32,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/aliases"
 	"github.com/gosendmail/gosendmail/pkg/config"
 	"github.com/gosendmail/gosendmail/pkg/control"
+	"github.com/gosendmail/gosendmail/pkg/dkim"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/mailq"
@@ -63,6 +64,7 @@ type Daemon struct {
 
 	nudge  chan struct{}
 	runner *queue.Runner
+	dkim   *dkim.Tables // nil: no signing
 }
 
 // Run starts the daemon and blocks until ctx ends or a stop signal
@@ -125,11 +127,19 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	if cfg.Auth.UsersFile != "" {
 		auth = &smtpd.UsersFile{Path: cfg.Auth.UsersFile, Warn: func(err error) { d.log.Warnf("", "%v", err) }}
 	}
+	d.loadDKIM(cfg)
 	d.runner = &queue.Runner{
-		Config: d.config,
-		Queue:  d.queue,
-		Route:  d.routeTables(tables),
-		Remote: remoteClient(cfg),
+		Sign: func(msg io.Reader) ([]byte, error) {
+			d.mu.Lock()
+			t := d.dkim
+			d.mu.Unlock()
+			return t.SignMessage(msg)
+		},
+		SignOnError: func() string { return d.config().DKIM.OnError },
+		Config:      d.config,
+		Queue:       d.queue,
+		Route:       d.routeTables(tables),
+		Remote:      remoteClient(cfg),
 		Local: &localAgent{
 			agent:  &local.Agent{SpoolDir: cfg.MailSpoolDir, Hostname: cfg.Hostname},
 			format: func() string { return d.config().Delivery.LocalFormat },
@@ -218,6 +228,25 @@ func (d *Daemon) pickupOnce() {
 	p.Once()
 }
 
+// loadDKIM reads the signing tables and keys, reporting every problem
+// with its file and line; a domain whose key is broken then fails to sign
+// (and its mail waits) rather than going out unsigned.
+func (d *Daemon) loadDKIM(cfg *config.Config) {
+	if cfg.DKIM.KeyTable == "" && cfg.DKIM.SigningTable == "" {
+		d.mu.Lock()
+		d.dkim = nil
+		d.mu.Unlock()
+		return
+	}
+	t, errs := dkim.LoadTables(cfg.DKIM.KeyTable, cfg.DKIM.SigningTable)
+	for _, err := range errs {
+		d.log.Warnf("", "DKIM: %v", err)
+	}
+	d.mu.Lock()
+	d.dkim = t
+	d.mu.Unlock()
+}
+
 // checkAliases reloads the alias file when it changed (a bad version
 // keeps the aliases in force: Holder.Reload).
 func (d *Daemon) checkAliases() {
@@ -253,6 +282,7 @@ func (d *Daemon) reload() error {
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
+	d.loadDKIM(cfg)
 	if err := d.aliases.Reload(cfg.Aliases); err != nil {
 		d.log.Warnf("", "reload: %v; keeping the aliases in force", err)
 		return err

@@ -67,6 +67,13 @@ type Runner struct {
 	Workers int
 	// Rescan is how often the whole queue directory is read again.
 	Rescan time.Duration
+	// Sign returns the DKIM-Signature fields for a message leaving for
+	// foreign hosts (nil: none applies) or an error when it must be signed
+	// but cannot be; nil Sign = no signing.
+	Sign func(msg io.Reader) ([]byte, error)
+	// SignOnError is dkim.on_error: "tempfail" keeps such mail queued,
+	// "unsigned" sends it anyway.
+	SignOnError func() string
 	// PerDestination bounds the transactions open at once to one
 	// destination (domain or relay host), as Postfix's
 	// default_destination_concurrency_limit does; 0 = 10.
@@ -380,11 +387,50 @@ func (r *Runner) process(ctx context.Context, id string) {
 		save()
 	}
 
+	// Mail leaving for other hosts is DKIM-signed once per attempt; the
+	// signature goes in front of the queued message on the wire only.
+	remoteOpen, remoteSize := open, size
+	var signErr error
+	if len(remoteOrder) > 0 && r.Sign != nil {
+		if f, err := open(); err == nil {
+			sig, err := r.Sign(f)
+			f.Close()
+			switch {
+			case err != nil && (r.SignOnError == nil || r.SignOnError() != "unsigned"):
+				signErr = err
+			case err != nil:
+				r.Log.Warnf(id, "DKIM: %v; sending unsigned (on_error = unsigned)", err)
+			case sig != nil:
+				remoteSize += int64(len(sig))
+				remoteOpen = func() (io.ReadCloser, error) {
+					f, err := open()
+					if err != nil {
+						return nil, err
+					}
+					return struct {
+						io.Reader
+						io.Closer
+					}{io.MultiReader(bytes.NewReader(sig), f), f}, nil
+				}
+			}
+		}
+	}
+
 	for _, k := range remoteOrder {
 		group := remote[k]
+		if signErr != nil {
+			// Never unsigned: the recipients wait, with the reason in mailq.
+			for _, p := range group {
+				rc := &env.Rcpts[p.rcpt]
+				rc.Reason = "DKIM: " + errText(signErr)
+				lastReason = rc.Reason
+				r.logTo(env, rc.Addr, "", signErr, start, "esmtp", "")
+			}
+			continue
+		}
 		t := group[0].target
 		req := &smtp.Request{Domain: t.Domain, Host: t.Host, Port: t.Port, NoMX: t.NoMX, Sender: env.Sender,
-			Size: size, Body: open, EightBit: env.BodyType == "8BITMIME"}
+			Size: remoteSize, Body: remoteOpen, EightBit: env.BodyType == "8BITMIME"}
 		for _, p := range group {
 			req.Rcpts = append(req.Rcpts, p.target.Addr)
 		}
