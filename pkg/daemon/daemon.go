@@ -159,7 +159,8 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 
 	var servers []*smtpd.Server
 	for i, l := range cfg.Listen {
-		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth, Queued: d.runner.Add}
+		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth, Queued: d.runner.Add,
+			SignCheck: d.signCheck}
 		srv, err := smtpd.New(lns[i], cfg, smtpd.Options{Backend: b, TLS: tlsConfig, GreetPause: cfg.Limits.GreetPause.D()})
 		if err != nil {
 			return fail(mailerr.Wrap(mailerr.ExConfig, err, "%s", displayPath(d.cfgPath, d.named)))
@@ -245,6 +246,23 @@ func (d *Daemon) loadDKIM(cfg *config.Config) {
 	d.mu.Lock()
 	d.dkim = t
 	d.mu.Unlock()
+}
+
+// signCheck tells whether mail from this From: could be signed now
+// (nil when no key applies or signing works).
+func (d *Daemon) signCheck(from string) error {
+	d.mu.Lock()
+	t := d.dkim
+	d.mu.Unlock()
+	if t == nil || d.config().DKIM.OnError == "unsigned" {
+		return nil
+	}
+	author, err := dkim.AuthorOf([]byte("From: " + from + "\r\n\r\n"))
+	if err != nil {
+		return nil
+	}
+	_, err = t.Sign(strings.NewReader("\r\n"), author)
+	return err
 }
 
 // checkAliases reloads the alias file when it changed (a bad version

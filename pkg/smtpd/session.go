@@ -29,6 +29,11 @@ type Backend struct {
 	Queue  Store
 	// Queued, if set, is told the ID of each message queued.
 	Queued func(id string)
+	// SignCheck, if set, is asked about mail that will leave for other
+	// hosts, with its From: header value: an error means the author's
+	// domain has a DKIM key that cannot sign, and the client is told to
+	// try later (451 4.3.2) rather than the mail being queued to wait.
+	SignCheck func(from string) error
 	// LocalUser, if set, is the local user of a sendmail -bs session: the
 	// client is named user@localhost, as sendmail logs it.
 	LocalUser string
@@ -44,6 +49,7 @@ var _ smtp.Backend = (*Backend)(nil)
 type Store interface {
 	Create(env *spool.Envelope, body io.Reader) error
 	Size(id string) int64
+	Remove(id string) error
 }
 
 var _ Store = (*spool.Queue)(nil)
@@ -254,12 +260,30 @@ func (s *Session) Data(r io.Reader) error {
 	if err := s.b.Queue.Create(env, body); err != nil {
 		return s.dataError(err)
 	}
+	if s.b.SignCheck != nil && s.leaves(env) {
+		if err := s.b.SignCheck(cr.from); err != nil {
+			// Undo: the message was not accepted.
+			s.b.Queue.Remove(env.ID)
+			s.b.Log.Warnf("", "%s: %v", s.relay, err)
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Please try again later"}
+		}
+	}
 	size := s.b.Queue.Size(env.ID)
 	s.b.Log.Received(env.ID, displayAddr(s.from), size, len(env.Rcpts), cr.msgid, s.proto(), s.b.Listener.Name, s.relay)
 	if s.b.Queued != nil {
 		s.b.Queued(env.ID)
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: env.ID + " Message accepted for delivery"}
+}
+
+// leaves reports whether a recipient is outside the local domains.
+func (s *Session) leaves(env *spool.Envelope) bool {
+	for _, r := range env.Rcpts {
+		if _, dom := splitRcpt(r.Addr); dom != "" && !s.b.Tables.LocalDomain(dom) {
+			return true
+		}
+	}
+	return false
 }
 
 // dataError maps a failure while reading or queueing the message.
@@ -363,6 +387,7 @@ type checkedReader struct {
 	line    []byte
 	started bool
 	msgid   string
+	from    string // the From: header's value, for the DKIM check
 }
 
 var errBareNewline = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Bare CR, bare LF or NUL in message data is not allowed"}
@@ -424,6 +449,8 @@ func (c *checkedReader) scanHeader(b byte) {
 	}
 	if len(line) > 11 && strings.EqualFold(string(line[:11]), "message-id:") {
 		c.msgid = strings.TrimSpace(string(line[11:]))
-		c.header = false
+	}
+	if len(line) > 5 && strings.EqualFold(string(line[:5]), "from:") && c.from == "" {
+		c.from = strings.TrimSpace(string(line[5:]))
 	}
 }

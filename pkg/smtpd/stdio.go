@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -124,6 +126,14 @@ func (d *DropStore) Create(env *spool.Envelope, body io.Reader) error {
 	}
 	d.sizes[w.ID] = w.Size()
 	return nil
+}
+
+// Remove deletes a drop file this store wrote (an acceptance undone).
+func (d *DropStore) Remove(id string) error {
+	if !spool.ValidID(id) {
+		return spool.ErrNotFound
+	}
+	return os.Remove(filepath.Join(d.Dir, id))
 }
 
 // Size is the size of a message this store wrote.
