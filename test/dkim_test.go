@@ -41,7 +41,9 @@ func TestDKIMSigningEndToEnd(t *testing.T) {
 		cl.must("RCPT TO:<"+to+">", 250)
 		cl.must("DATA", 354)
 		cl.send("From: Alice <alice@test.example>\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nDate: Sun, 29 Nov 2026 08:00:00 +0000\r\nMessage-ID: <" + subject + "@test.example>\r\n\r\nHello.\r\n.\r\n")
-		cl.expect(250)
+		if code, text := cl.reply(); code != 250 {
+			t.Fatalf("%s: %d %s\n%s", subject, code, text, d.log())
+		}
 		cl.cmd("QUIT")
 	}
 	lookup := func(domain string) ([]string, error) {
@@ -72,7 +74,20 @@ func TestDKIMSigningEndToEnd(t *testing.T) {
 	must(t, os.WriteFile(keyFile, []byte("not a key\n"), 0o600))
 	d.cmd.Process.Signal(sighup)
 	waitLog(t, d, "DKIM: ")
-	send("carol@dest.example", "waits")
+	// A client submitting such mail is told to try later...
+	cl := greet(t, localIP, d.addrs["MTA"])
+	cl.must("MAIL FROM:<alice@test.example>", 250)
+	cl.must("RCPT TO:<dave@dest.example>", 250)
+	cl.must("DATA", 354)
+	cl.send("From: alice@test.example\r\nSubject: try later\r\n\r\nx\r\n.\r\n")
+	if code, text := cl.reply(); code != 451 || !strings.Contains(text, "4.3.2 Please try again later") {
+		t.Errorf("broken key at SMTP time: %d %s", code, text)
+	}
+	// ...and mail already queued (here, from the maildrop) waits.
+	stdin := []byte("From: alice@test.example\nTo: carol@dest.example\nSubject: waits\n\nx\n")
+	if _, stderr, code := e.run(stdin, "sendmail", "-t", "-i"); code != 0 {
+		t.Fatal(stderr)
+	}
 	waitFor(t, "the DKIM deferral in mailq", func() bool {
 		out, _, _ := e.run(nil, "mailq")
 		return strings.Contains(out, "(Deferred: DKIM: ") && strings.Contains(out, "carol@dest.example")

@@ -261,7 +261,8 @@ func (d *Daemon) signCheck(from string) error {
 	if err != nil {
 		return nil
 	}
-	_, err = t.Sign(strings.NewReader("\r\n"), author)
+	// Sign a minimal message: it fails exactly when real mail would.
+	_, err = t.Sign(strings.NewReader("From: "+from+"\r\n\r\n"), author)
 	return err
 }
 
