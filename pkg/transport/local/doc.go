@@ -21,11 +21,12 @@
 //	...the message, CRLF turned into LF, mboxrd-quoted...
 //	                                          (one blank line ends it)
 //
-// Quoting follows mboxrd: every line that matches ^>*From  gets one more
-// '>' at its start, so ">From " becomes ">>From ". Unlike mboxo this is
-// reversible (a reader strips one '>' from each such line), and mutt, mailx,
-// procmail and Dovecot's mbox reader all accept it: to them a quoted line is
-// just text that does not start with "From ". If the mailbox does not end
+// Quoting follows mboxrd: every line that starts with zero or more '>' and
+// then "From " gets one more '>' at its start, so "From " becomes ">From "
+// and ">From " becomes ">>From ". Unlike mboxo this is reversible (a reader
+// strips one '>' from each such line), and mutt, mailx, procmail and
+// Dovecot's mbox reader all accept it: to them a quoted line is just text
+// that does not start with "From ". If the mailbox does not end
 // in a newline (damage from another program) one is added first, so our
 // From_ line always starts a line.
 //
@@ -50,6 +51,9 @@
 // two locks in different orders (procmail dot-lock first, mutt fcntl
 // first), so a bounded wait is what turns a would-be deadlock into a retry
 // later. A lock not obtained in time is a temporary failure (450 4.2.0).
+// Before polling, deliveries of one Agent to the same file queue up in
+// arrival order, so only one of them polls at a time: many pollers of one
+// mailbox starve each other.
 //
 // The mailbox is opened with O_NOFOLLOW and O_NONBLOCK (a FIFO planted in
 // the spool cannot hang the delivery) and refused, as a temporary failure
@@ -60,10 +64,16 @@
 // name is checked to still point at the file we opened; if a reader
 // removed or replaced the mailbox meanwhile, we open it again.
 //
-// A missing mailbox is created with O_EXCL: when we run as root it is
-// given to the user, group mail (MailGroup; the user's own group if there
-// is no such group), mode 0660, as mail.local does; when we are not root it
-// is created 0600 and belongs to us.
+// A missing mailbox is created when we run as root for the user, group
+// mail (MailGroup; the user's own group if there is no such group), mode
+// 0660, as mail.local does; when we are not root it is created 0600 and
+// belongs to us. It is made under a temporary name (.USER.PID.N.new),
+// given its owner and mode, and renamed into place with RENAME_NOREPLACE,
+// so that no concurrent delivery ever sees a root-owned mailbox (it would
+// refuse it) and an existing mailbox is never replaced. Maildir
+// directories are created the same way. On file systems without
+// RENAME_NOREPLACE (and off Linux) the entry is created in place with
+// O_EXCL, and a delivery racing with the creation may fail temporarily.
 //
 // The new message is written, then the mailbox fsync'd; if anything fails
 // the file is truncated back to its size before the delivery, so a

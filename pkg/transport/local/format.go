@@ -45,9 +45,9 @@ func returnPath(sender string) string {
 
 // copyMessage copies the message from r to w turning CRLF into LF (a lone
 // CR is data and stays). With quote it applies mboxrd quoting: a line that
-// matches ^>*From  gets one more '>'. It reports whether the output ended
-// with a newline (true for an empty message), so the caller can end the
-// last line.
+// starts with zero or more '>' and then "From " gets one more '>'. It
+// reports whether the output ended with a newline (true for an empty
+// message), so the caller can end the last line.
 //
 // The message is streamed, never held whole. The quoting decision needs
 // the start of the line only: the run of '>' is copied as it comes and

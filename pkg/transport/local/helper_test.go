@@ -26,7 +26,7 @@ const helperEnv = "GOSENDMAIL_LOCAL_TEST_HELPER"
 
 // helperLines is the body length of the helper's messages: big enough to
 // take several write(2) calls, so unlocked writers would interleave.
-const helperLines = 3000
+const helperLines = 2000
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
@@ -64,6 +64,10 @@ func runHelper(mode string) int {
 		uid, _ := strconv.Atoi(os.Getenv("H_UID"))
 		gid, _ := strconv.Atoi(os.Getenv("H_GID"))
 		count, _ := strconv.Atoi(os.Getenv("H_COUNT"))
+		if os.Getenv("H_WAIT") != "" {
+			// Start when told to, together with the other helpers.
+			os.Stdin.Read(make([]byte, 1))
+		}
 		a := &Agent{SpoolDir: os.Getenv("H_SPOOL"), noDotLock: os.Getenv("H_NODOTLOCK") != "",
 			Log: quietLog()}
 		for i := range count {
@@ -85,14 +89,25 @@ func runHelper(mode string) int {
 	return 3
 }
 
+// helperProc is a running helper process.
+type helperProc struct {
+	cmd *exec.Cmd
+	out *bufio.Reader // its stdout
+	in  io.WriteCloser
+}
+
 // helper starts the test binary as a helper process in mode with the
 // given environment.
-func helper(t *testing.T, mode string, env ...string) (*exec.Cmd, *bufio.Reader) {
+func helper(t *testing.T, mode string, env ...string) *helperProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+mode)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +118,7 @@ func helper(t *testing.T, mode string, env ...string) (*exec.Cmd, *bufio.Reader)
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	return cmd, bufio.NewReader(out)
+	return &helperProc{cmd, bufio.NewReader(out), in}
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

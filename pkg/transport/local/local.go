@@ -119,7 +119,7 @@ type Agent struct {
 
 	warnedDotLock atomic.Bool
 	turns         turns // deliveries of this Agent to one file, in order
-	noDotLock     bool // tests: exercise fcntl-only locking as root
+	noDotLock     bool  // tests: exercise fcntl-only locking as root
 }
 
 const (

@@ -127,6 +127,9 @@ func openMaildirDir(dirfd int, name, path string, acct *Account) (int, error) {
 	fd, err := unix.Openat(dirfd, name, dirFlags, 0)
 	if errors.Is(err, syscall.ENOENT) {
 		fd, err = makeMaildirDir(dirfd, name, path, acct)
+		if errors.Is(err, syscall.EEXIST) {
+			fd, err = unix.Openat(dirfd, name, dirFlags, 0)
+		}
 	}
 	if err != nil {
 		var me *mailerr.Error
@@ -151,10 +154,12 @@ func openMaildirDir(dirfd int, name, path string, acct *Account) (int, error) {
 }
 
 // makeMaildirDir creates the directory name under dirfd, mode 0700, for
-// the account, and opens it.
+// the account, and opens it. An EEXIST (a concurrent delivery made it)
+// comes back raw.
 func makeMaildirDir(dirfd int, name, path string, acct *Account) (int, error) {
-	root := isRoot()
-	if root {
+	uid := -1
+	if isRoot() {
+		uid = acct.UID
 		var st unix.Stat_t
 		if err := unix.Fstat(dirfd, &st); err != nil {
 			return -1, ioError("Maildir", path, err)
@@ -163,30 +168,13 @@ func makeMaildirDir(dirfd int, name, path string, acct *Account) (int, error) {
 			return -1, ioError("Maildir", path, fmt.Errorf("uid %d may not create %s: %w", acct.UID, path, syscall.EACCES))
 		}
 	}
-	err := unix.Mkdirat(dirfd, name, 0o700)
-	if err != nil && !errors.Is(err, syscall.EEXIST) {
+	fd, err := createOwned(dirfd, name, true, 0, 0o700, uid, acct.GID)
+	if err != nil {
 		return -1, err
 	}
-	created := err == nil
-	fd, err := unix.Openat(dirfd, name, dirFlags, 0)
-	if err != nil || !created {
-		return fd, err // a concurrent delivery made it: checked by the caller
-	}
-	fail := func(err error) (int, error) {
-		unix.Close(fd)
-		unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
-		return -1, ioError("Maildir", path, err)
-	}
-	if root {
-		if err := unix.Fchown(fd, acct.UID, acct.GID); err != nil {
-			return fail(pathErr("chown", path, err))
-		}
-	}
-	if err := unix.Fchmod(fd, 0o700); err != nil {
-		return fail(pathErr("chmod", path, err))
-	}
 	if err := unix.Fsync(dirfd); err != nil {
-		return fail(pathErr("fsync", filepath.Dir(path), err))
+		unix.Close(fd)
+		return -1, ioError("Maildir", path, pathErr("fsync", filepath.Dir(path), err))
 	}
 	return fd, nil
 }

@@ -154,3 +154,31 @@ func TestMaildirNoHome(t *testing.T) {
 	acct.Home = ""
 	mailErr(t, a.Deliver(context.Background(), maildirRequest(acct, "", "x\r\n")), 451, true)
 }
+
+// Deliveries that race to create a new Maildir all succeed: none sees a
+// directory before it has its owner.
+func TestMaildirConcurrentCreation(t *testing.T) {
+	acct := testAccount(t)
+	const n = 10
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		a := newAgent(t) // separate Agents: nothing shared in memory
+		go func() {
+			<-start
+			errs <- a.Deliver(context.Background(), maildirRequest(acct, "", "S: x\r\n\r\nx\r\n"))
+		}()
+	}
+	close(start)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(acct.Home, "Maildir", "new")); len(ents) != n {
+		t.Errorf("%d messages in new/, want %d", len(ents), n)
+	}
+	if ents, _ := os.ReadDir(acct.Home); len(ents) != 1 {
+		t.Errorf("temporary entries left in the home directory: %v", ents)
+	}
+}

@@ -172,42 +172,35 @@ func (a *Agent) openAppend(dirfd int, path string, s appendSpec) (*os.File, erro
 	return nil, lockBusy(s.what, path, "it keeps being created and removed")
 }
 
-// createTarget creates the missing file exclusively and gives it its
-// owner and mode. An EEXIST comes back raw so the caller opens the file
-// another process created.
+// createTarget creates the missing file exclusively with its owner and
+// mode. An EEXIST comes back raw so the caller opens the file another
+// process created.
 func (a *Agent) createTarget(dirfd int, path string, s appendSpec, flags int) (int, error) {
-	root := isRoot()
-	if root && s.asUser {
-		var st unix.Stat_t
-		if err := unix.Fstat(dirfd, &st); err != nil {
-			return -1, ioError(s.what, path, err)
-		}
-		if !mayWrite(&st, s.acct) {
-			return -1, ioError(s.what, path, fmt.Errorf("uid %d may not create files in %s: %w", s.acct.UID, s.dir, syscall.EACCES))
+	uid := -1 // not root: the file is ours
+	if isRoot() {
+		uid = s.acct.UID
+		if s.asUser {
+			var st unix.Stat_t
+			if err := unix.Fstat(dirfd, &st); err != nil {
+				return -1, ioError(s.what, path, err)
+			}
+			if !mayWrite(&st, s.acct) {
+				return -1, ioError(s.what, path, fmt.Errorf("uid %d may not create files in %s: %w", s.acct.UID, s.dir, syscall.EACCES))
+			}
 		}
 	}
-	fd, err := unix.Openat(dirfd, s.name, flags|unix.O_CREAT|unix.O_EXCL, s.mode)
+	fd, err := createOwned(dirfd, s.name, false, flags, s.mode, uid, s.gid)
 	if err != nil {
-		return -1, err
-	}
-	fail := func(err error) (int, error) {
-		unix.Close(fd)
-		unix.Unlinkat(dirfd, s.name, 0)
-		return -1, ioError(s.what, path, err)
-	}
-	if root {
-		if err := unix.Fchown(fd, s.acct.UID, s.gid); err != nil {
-			return fail(pathErr("chown", path, err))
+		if errors.Is(err, syscall.EEXIST) {
+			return -1, err
 		}
-	}
-	// The mode given to open is filtered by the umask; set it exactly.
-	if err := unix.Fchmod(fd, s.mode); err != nil {
-		return fail(pathErr("chmod", path, err))
+		return -1, ioError(s.what, path, pathErr("create", path, err))
 	}
 	// The new name must be durable before a message in it counts as
 	// delivered.
 	if err := unix.Fsync(dirfd); err != nil {
-		return fail(pathErr("fsync", s.dir, err))
+		unix.Close(fd)
+		return -1, ioError(s.what, path, pathErr("fsync", s.dir, err))
 	}
 	return fd, nil
 }

@@ -136,7 +136,15 @@ func (a *Agent) deliverPipe(ctx context.Context, req Request, acct *Account) err
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 		// On timeout kill the process group, not just the shell: a
 		// pipeline or a background child would keep running otherwise.
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.Cancel = func() error {
+			err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			if errors.Is(err, syscall.ESRCH) {
+				// Gone already: a command that just exited 0 has
+				// delivered, and exec reports that when told so.
+				return os.ErrProcessDone
+			}
+			return err
+		}
 		// A grandchild that escaped the group may hold stdout open; do not
 		// wait for it for ever once the command itself is gone.
 		cmd.WaitDelay = 5 * time.Second

@@ -26,3 +26,9 @@ func tryLock(f *os.File) (unlock func(), ok bool, err error) {
 	}
 	return nil, false, err
 }
+
+// renameNoReplace renames old to new in the directory dirfd unless new
+// exists (EEXIST). File systems without RENAME_NOREPLACE answer EINVAL.
+func renameNoReplace(dirfd int, old, new string) error {
+	return unix.Renameat2(dirfd, old, dirfd, new, unix.RENAME_NOREPLACE)
+}

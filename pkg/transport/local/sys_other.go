@@ -56,3 +56,6 @@ func tryLock(f *os.File) (unlock func(), ok bool, err error) {
 		procLocks.Unlock()
 	}, true, nil
 }
+
+// renameNoReplace is not available here; callers fall back.
+func renameNoReplace(dirfd int, old, new string) error { return syscall.ENOTSUP }
