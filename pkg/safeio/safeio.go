@@ -52,6 +52,16 @@ func (a *Atomic) File() *os.File { return a.f }
 // Commit makes the content durable under the final name: fsync the file,
 // close it, rename it into place and fsync the directory.
 func (a *Atomic) Commit() error {
+	if err := a.Install(); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(a.final))
+}
+
+// Install is Commit without the directory fsync, for a caller that puts
+// several files in one directory and then fsyncs it once (SyncDir): until
+// then the new name may not survive a crash.
+func (a *Atomic) Install() error {
 	if a.done {
 		return errors.New("safeio: commit after commit or abort")
 	}
@@ -72,7 +82,7 @@ func (a *Atomic) Commit() error {
 		return err
 	}
 	crashPoint("rename")
-	return SyncDir(filepath.Dir(a.final))
+	return nil
 }
 
 // Abort discards the temporary file. It is safe after Commit (a no-op).
@@ -83,6 +93,26 @@ func (a *Atomic) Abort() {
 	a.done = true
 	a.f.Close()
 	os.Remove(a.tmp)
+}
+
+// CreateExclusive creates a new file at its final name, for files that
+// are meaningless until another one refers to them (a queue df before its
+// qf): no temporary name is needed. Write it, then SyncClose it.
+func CreateExclusive(path string, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err == nil {
+		crashPoint("create")
+	}
+	return f, err
+}
+
+// SyncClose fsyncs and closes a file.
+func SyncClose(f *os.File) error {
+	if err := Sync(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // WriteFile durably replaces path with what write produces, through tmp.

@@ -57,7 +57,7 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 	if env.Created.IsZero() {
 		env.Created = time.Now()
 	}
-	var df *safeio.Atomic
+	var df *os.File
 	for try := 0; ; try++ {
 		if env.ID == "" || try > 0 {
 			env.ID = NewID(time.Now())
@@ -66,7 +66,9 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 			continue
 		}
 		var err error
-		df, err = safeio.Create(q.path("dt", env.ID), q.DataPath(env.ID), 0o600)
+		// The df needs no temporary name: without its qf it is not a
+		// message, and CleanTemp removes it if the writer dies.
+		df, err = safeio.CreateExclusive(q.DataPath(env.ID), 0o600)
 		if err == nil {
 			break
 		}
@@ -74,16 +76,37 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 			return err
 		}
 	}
+	undo := func() { os.Remove(q.DataPath(env.ID)) }
 	if _, err := io.Copy(df, body); err != nil {
-		df.Abort()
+		df.Close()
+		undo()
 		return err
 	}
-	if err := df.Commit(); err != nil {
+	if err := safeio.SyncClose(df); err != nil {
+		undo()
 		return err
 	}
-	// The df is in place; the qf is the commit point.
-	if err := q.writeQf(env); err != nil {
-		os.Remove(q.DataPath(env.ID))
+	// The df is on disk; the qf is the commit point, and one directory
+	// fsync makes both names durable.
+	a, err := safeio.Create(q.path("tf", env.ID), q.path("qf", env.ID), 0o600)
+	if err != nil {
+		undo()
+		return err
+	}
+	if _, err := a.Write(env.Marshal()); err != nil {
+		a.Abort()
+		undo()
+		return err
+	}
+	if err := a.Install(); err != nil {
+		undo()
+		return err
+	}
+	if err := safeio.SyncDir(q.Dir); err != nil {
+		// The qf may or may not survive a crash; the caller reports a
+		// failure, so take the message back.
+		os.Remove(q.path("qf", env.ID))
+		undo()
 		return err
 	}
 	return nil
@@ -241,8 +264,9 @@ func (q *Queue) Remove(id string) error {
 	return safeio.Remove(q.Dir, "qf"+id, "df"+id)
 }
 
-// CleanTemp removes temporary files (tf, dt) older than age, left by
-// writers that crashed before their commit point.
+// CleanTemp removes temporary files (tf, dt) and data files without an
+// envelope older than age, left by writers that crashed before their
+// commit point.
 func (q *Queue) CleanTemp(age time.Duration) int {
 	ents, err := os.ReadDir(q.Dir)
 	if err != nil {
