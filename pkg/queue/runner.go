@@ -360,9 +360,16 @@ func (r *Runner) process(ctx context.Context, id string) {
 			r.Log.Warnf(id, "queue: cannot record delivery state: %v", err)
 		}
 	}
-	if len(failures) > 0 {
-		save()
+	// saveFinished persists the state when a target was finished since the
+	// last write: that, not a deferral, is what a crash must not undo.
+	saved := doneCount(env)
+	saveFinished := func() {
+		if n := doneCount(env); n != saved {
+			save()
+			saved = n
+		}
 	}
+	saveFinished()
 
 	for _, p := range local {
 		rc := &env.Rcpts[p.rcpt]
@@ -384,7 +391,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 			failures = append(failures, failure{rcpt: p.rcpt, addr: rc.Addr, err: err})
 			r.logTo(env, rc.Addr, "", err, start, mailer, "")
 		}
-		save()
+		saveFinished()
 	}
 
 	// Mail leaving for other hosts is DKIM-signed once per attempt; the
@@ -459,7 +466,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp", "")
 			}
 		}
-		save()
+		saveFinished()
 	}
 
 	// Settle recipients whose targets are all finished.
@@ -539,6 +546,15 @@ func (r *Runner) process(ctx context.Context, id string) {
 	}
 	save()
 	r.schedule(id, env.NextAttempt)
+}
+
+// doneCount is the number of finished targets in the envelope.
+func doneCount(env *spool.Envelope) int {
+	n := 0
+	for _, r := range env.Rcpts {
+		n += len(r.Done)
+	}
+	return n
 }
 
 // diagnostic is the reply as a report shows it: "550 5.1.1 text", the

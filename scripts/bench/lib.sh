@@ -80,17 +80,33 @@ bench_postfix_sendmail() {
 	printf '%s\n' "$path"
 }
 
+# bench_spool_journal: for an ext4 spool, "yes" or "no" as it has a journal
+# (jbd2 lists the journals of mounted filesystems); "n/a" for others. ext4
+# without a journal searches past recently deleted inodes whenever it
+# allocates one, which makes creating files dearer after many deletions.
+bench_spool_journal() {
+	local dir=${BENCH_TMPDIR:-/var/tmp} fs dev
+	fs=$(df -PT "$dir" | awk 'NR==2 {print $2}')
+	[[ $fs == ext4 ]] || { echo n/a; return 0; }
+	dev=$(df -P "$dir" | awk 'NR==2 {print $1}')
+	dev=$(basename "$(readlink -f "$dev")")
+	if compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then echo yes; else echo no; fi
+}
+
 # bench_machine_info: print what the figures were measured on, as key=value
 # lines (the driver copies them into the JSON results).
 bench_machine_info() {
-	local model fs
+	local model fs mnt
 	model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
 	fs=$(df -PT "${BENCH_TMPDIR:-/var/tmp}" | awk 'NR==2 {print $2}')
+	mnt=$(df -P "${BENCH_TMPDIR:-/var/tmp}" | awk 'NR==2 {print $6}')
 	printf 'nproc=%s\n' "$(nproc)"
 	printf 'cpu_model=%s\n' "${model:-unknown}"
 	printf 'kernel=%s\n' "$(uname -r)"
 	printf 'os=%s\n' "$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
 	printf 'spool_fs=%s\n' "$fs"
+	printf 'spool_mount_options=%s\n' "$(awk -v m="$mnt" '$2 == m {o = $4} END {print o}' /proc/mounts)"
+	printf 'spool_fs_journal=%s\n' "$(bench_spool_journal)"
 	printf 'memory_kb=%s\n' "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
 	printf 'postfix_version=%s\n' "$(postconf -d -h mail_version 2>/dev/null || echo none)"
 	printf 'go_version=%s\n' "$(go env GOVERSION 2>/dev/null || echo unknown)"

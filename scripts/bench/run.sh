@@ -7,23 +7,31 @@
 # PART names a script scripts/bench/PART.sh listed in BENCH_PARTS below
 # (default: all of them). --update-docs copies each part's Markdown summary into
 # docs/benchmarks.md between that part's markers. Settings (environment):
-#   BENCH_COUNT=500      submissions per implementation
-#   BENCH_ROUNDS=5       interleaved rounds the submissions are split into
-#   BENCH_WARMUP=10      untimed submissions per implementation first
-#   BENCH_RSS_SAMPLES=50 untimed submissions per implementation under GNU time
 #   BENCH_TMPDIR=/var/tmp  where the spools go (must be a real disk: fsync)
 #   BENCH_KEEP=1         keep the temporary spools and logs for inspection
 #   BENCH_SKIP_BUILD=1   measure bin/ as it is
 #   BENCH_STRICT=1       exit 3 when a target is missed (default: report only)
 #   BENCH_ONLY=postfix   measure one side alone (or =gosendmail); no verdict
+# Part submit (local submission with sendmail -t -i):
+#   BENCH_COUNT=500      submissions per implementation
+#   BENCH_ROUNDS=5       interleaved rounds the submissions are split into
+#   BENCH_WARMUP=10      untimed submissions per implementation first
+#   BENCH_RSS_SAMPLES=50 untimed submissions per implementation under GNU time
 #   POSTFIX_SENDMAIL=PATH  Postfix's sendmail, if dpkg cannot tell
+# Part ingest (SMTP accept rate, Postfix's smtp-source against both servers):
+#   BENCH_INGEST_MESSAGES=5000 BENCH_INGEST_SESSIONS=20 BENCH_INGEST_SIZE=2048
+#   BENCH_INGEST_RUNS=3 BENCH_INGEST_WARMUP=500 BENCH_INGEST_TIMEOUT=600
+#   BENCH_INGEST_DELIVERY=discard  or sink: see ingest.sh
+#   SMTP_SOURCE_PATH=PATH  Postfix's smtp-source, if dpkg cannot tell
+# Part idle (concurrent idle SMTP connections):
+#   BENCH_IDLE_CONNECTIONS=2000 BENCH_IDLE_HOLD=5 BENCH_IDLE_TIMEOUT=10
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # New parts are added here, beside submit.sh, in the order they should run.
-BENCH_PARTS=(submit)
+BENCH_PARTS=(submit ingest idle)
 
 update_docs=0
 parts=()
