@@ -465,3 +465,34 @@ To:blocked@example.net	REJECT
 	rc.must("RCPT TO:<anyone@example.net>", 250)
 	waitLog(t, d, "ruleset=check_relay, arg1=[127.0.0.2], relay=[127.0.0.2], reject=550 5.7.1 Access denied")
 }
+
+// Mail from a foreign client gets one Authentication-Results field of ours
+// (SPF of MAIL FROM and HELO, DKIM, DMARC); a forged one claiming our
+// authserv-id is removed; the message is accepted whatever the results.
+func TestAuthenticationResults(t *testing.T) {
+	e, d := smtpEnv(t, "")
+	cl := greet(t, foreignIP, d.addrs["MTA"])
+	cl.must("MAIL FROM:<someone@example.org>", 250)
+	cl.must("RCPT TO:<root@test.example>", 250)
+	cl.must("DATA", 354)
+	cl.send("Authentication-Results: test.example; dkim=pass header.d=bank.example\r\nAuthentication-Results: other.example; spf=pass\r\nFrom: someone@example.org\r\nSubject: checked\r\n\r\nbody\r\n.\r\n")
+	cl.expect(250)
+	var msg string
+	waitFor(t, "the message", func() bool {
+		msg = readFile(e.path("spool/mail/root"))
+		if msg == "" {
+			if m, _ := filepath.Glob(e.path("spool/mqueue/df*")); len(m) == 1 {
+				msg = readFile(m[0])
+			}
+		}
+		return strings.Contains(msg, "Subject: checked")
+	})
+	if strings.Contains(msg, "bank.example") {
+		t.Errorf("forged Authentication-Results kept:\n%s", msg)
+	}
+	for _, want := range []string{"Authentication-Results: test.example;", "smtp.mailfrom=someone@example.org", "smtp.helo=client.example", "dmarc=", "Authentication-Results: other.example; spf=pass"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+}

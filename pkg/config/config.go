@@ -52,14 +52,18 @@ type Config struct {
 	User           string   `toml:"user"`
 	DropGroup      string   `toml:"drop_group"`
 	ControlSocket  string   `toml:"control_socket"`
-	Auth           Auth     `toml:"auth"`
-	Limits         Limits   `toml:"limits"`
-	Listen         []Listen `toml:"listen"`
-	TLS            TLS      `toml:"tls"`
-	Delivery       Delivery `toml:"delivery"`
-	DKIM           DKIM     `toml:"dkim"`
-	Milter         []Milter `toml:"milter"`
-	Submission     Submit   `toml:"submission"`
+	// DMARCReject refuses mail from foreign clients that fails DMARC under
+	// a p=reject policy; by default it is only recorded (the spam filter
+	// decides).
+	DMARCReject bool     `toml:"dmarc_reject"`
+	Auth        Auth     `toml:"auth"`
+	Limits      Limits   `toml:"limits"`
+	Listen      []Listen `toml:"listen"`
+	TLS         TLS      `toml:"tls"`
+	Delivery    Delivery `toml:"delivery"`
+	DKIM        DKIM     `toml:"dkim"`
+	Milter      []Milter `toml:"milter"`
+	Submission  Submit   `toml:"submission"`
 
 	// Path is the file this configuration was read from ("" for built-in
 	// defaults only). It is not a key.

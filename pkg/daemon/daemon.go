@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"os/user"
@@ -30,9 +31,11 @@ import (
 	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/aliases"
+	"github.com/gosendmail/gosendmail/pkg/authres"
 	"github.com/gosendmail/gosendmail/pkg/config"
 	"github.com/gosendmail/gosendmail/pkg/control"
 	"github.com/gosendmail/gosendmail/pkg/dkim"
+	"github.com/gosendmail/gosendmail/pkg/dns"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/mailq"
@@ -160,7 +163,9 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	var servers []*smtpd.Server
 	for i, l := range cfg.Listen {
 		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth, Queued: d.runner.Add,
-			SignCheck: d.signCheck}
+			SignCheck: d.signCheck, Inbound: inbound(cfg), Rewrite: func(w io.Writer, msg io.Reader, h string) error {
+				return authres.Rewrite(w, msg, d.config().Hostname, h)
+			}}
 		srv, err := smtpd.New(lns[i], cfg, smtpd.Options{Backend: b, TLS: tlsConfig, GreetPause: cfg.Limits.GreetPause.D()})
 		if err != nil {
 			return fail(mailerr.Wrap(mailerr.ExConfig, err, "%s", displayPath(d.cfgPath, d.named)))
@@ -246,6 +251,18 @@ func (d *Daemon) loadDKIM(cfg *config.Config) {
 	d.mu.Lock()
 	d.dkim = t
 	d.mu.Unlock()
+}
+
+// inbound runs the SPF, DKIM and DMARC checks of mail from foreign clients.
+func inbound(cfg *config.Config) func(ctx context.Context, ip netip.Addr, helo, from string, msg io.Reader) (string, bool, error) {
+	c := &authres.Checker{Hostname: cfg.Hostname, Resolver: dns.New(cfg.Delivery.DNSServer, 5*time.Second)}
+	return func(ctx context.Context, ip netip.Addr, helo, from string, msg io.Reader) (string, bool, error) {
+		res, err := c.Check(ctx, authres.Input{ClientIP: ip, Helo: helo, MailFrom: from, Message: msg})
+		if err != nil {
+			return "", false, err
+		}
+		return res.Header, res.Reject, nil
+	}
 }
 
 // signCheck tells whether mail from this From: could be signed now

@@ -2,12 +2,14 @@ package smtpd
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +31,13 @@ type Backend struct {
 	Queue  Store
 	// Queued, if set, is told the ID of each message queued.
 	Queued func(id string)
+	// Inbound, if set, checks SPF, DKIM and DMARC of mail from foreign
+	// clients: it reads the message and returns the Authentication-Results
+	// field to put in front of it, and whether DMARC says to reject it.
+	Inbound func(ctx context.Context, ip netip.Addr, helo, mailFrom string, msg io.Reader) (header string, reject bool, err error)
+	// Rewrite copies msg to w with newHeader in front and stale
+	// Authentication-Results fields of ours removed.
+	Rewrite func(w io.Writer, msg io.Reader, newHeader string) error
 	// SignCheck, if set, is asked about mail that will leave for other
 	// hosts, with its From: header value: an error means the author's
 	// domain has a DKIM key that cannot sign, and the client is told to
@@ -248,7 +257,40 @@ func (s *Session) Data(r io.Reader) error {
 		env.EnvID = s.opts.EnvelopeID
 		env.Ret = string(s.opts.Return)
 	}
-	body := io.MultiReader(strings.NewReader(s.received(cfg, env.ID, now)), cr)
+	var data io.Reader = cr
+	if strict && s.b.Inbound != nil && s.b.Rewrite != nil && !s.discard {
+		// The checks read the whole message before it is queued, so it is
+		// held in a temporary file (never in memory) and then queued with
+		// its Authentication-Results field.
+		tmp, err := os.CreateTemp("", "gosendmail-in-*")
+		if err != nil {
+			return s.dataError(err)
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		if _, err := io.Copy(tmp, cr); err != nil {
+			return s.dataError(err)
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return s.dataError(err)
+		}
+		header, reject, err := s.b.Inbound(context.Background(), s.ip, s.c.Hostname(), s.from, tmp)
+		if err != nil {
+			return s.dataError(err)
+		}
+		if reject && cfg.DMARCReject {
+			s.b.Log.Rejected(env.ID, "check_data", "<"+s.from+">", s.relay, "550 5.7.1 Rejected by DMARC policy")
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Rejected by the sender domain's DMARC policy"}
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return s.dataError(err)
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(s.b.Rewrite(pw, tmp, header)) }()
+		defer pr.Close()
+		data = pr
+	}
+	body := io.MultiReader(strings.NewReader(s.received(cfg, env.ID, now)), data)
 	if s.discard {
 		if _, err := io.Copy(io.Discard, body); err != nil {
 			return s.dataError(err)
