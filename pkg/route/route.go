@@ -182,14 +182,14 @@ func (r *resolver) address(addr, orig string, depth int, noAlias bool) {
 				target += "@" + r.t.Hostname
 			}
 			if strings.EqualFold(target, addr) {
-				r.user(unquote(local), orig, depth, true)
+				r.user(Unquote(local), orig, depth, true)
 				return
 			}
 			r.address(target, orig, depth+1, false)
 			return
 		}
 	}
-	r.user(unquote(local), orig, depth, noAlias)
+	r.user(Unquote(local), orig, depth, noAlias)
 }
 
 // user routes a local name: aliases first, then the account.
@@ -267,7 +267,7 @@ func (r *resolver) remote(addr, orig, domain string, depth int) {
 				if user == "" {
 					user, _ = Split(addr)
 				}
-				r.user(unquote(user), orig, depth+1, false)
+				r.user(Unquote(user), orig, depth+1, false)
 				return
 			}
 			t.Host, t.Port, t.NoMX = rt.Host, rt.Port, rt.NoMX
@@ -315,7 +315,8 @@ func ParseHost(s string) (host string, port int, noMX bool, err error) {
 	return host, port, noMX, nil
 }
 
-func unquote(l string) string {
+// Unquote removes the quotes of a quoted local part.
+func Unquote(l string) string {
 	if len(l) >= 2 && l[0] == '"' && l[len(l)-1] == '"' {
 		l = l[1 : len(l)-1]
 		l = strings.ReplaceAll(l, `\"`, `"`)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gosendmail/gosendmail/pkg/route"
+
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 )
 
@@ -55,29 +57,6 @@ func userUnknown(addr string) *mailerr.Error {
 	return mailerr.SMTP(550, "5.1.1", "<%s>... User unknown", addr)
 }
 
-// splitRcpt separates local part and domain at the last '@' outside quotes;
-// the domain is lowercased and loses a trailing dot.
-func splitRcpt(addr string) (local, domain string) {
-	inQuote := false
-	at := -1
-	for i := 0; i < len(addr); i++ {
-		switch addr[i] {
-		case '\\':
-			i++
-		case '"':
-			inQuote = !inQuote
-		case '@':
-			if !inQuote {
-				at = i
-			}
-		}
-	}
-	if at < 0 {
-		return addr, ""
-	}
-	return addr[:at], strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
-}
-
 // checkRcpt decides a recipient. relayOK says the client may relay
 // (relay_from, AUTH, access Connect: RELAY). It returns nil to accept.
 //
@@ -89,7 +68,7 @@ func splitRcpt(addr string) (local, domain string) {
 // "Relaying denied". '%', '!' and quoted '@' are ordinary local-part
 // characters here: they never route anywhere, so they never relay.
 func checkRcpt(t Tables, addr string, relayOK bool) *mailerr.Error {
-	local, domain := splitRcpt(addr)
+	local, domain := route.Split(addr)
 	isLocal := domain == "" || (!strings.HasPrefix(domain, "[") && t.LocalDomain(domain))
 	switch a := t.To(addr, isLocal); a.Verdict {
 	case Reject:
@@ -109,7 +88,7 @@ func checkRcpt(t Tables, addr string, relayOK bool) *mailerr.Error {
 				return nil
 			}
 		}
-		name := strings.ToLower(unquoteLocal(local))
+		name := strings.ToLower(route.Unquote(local))
 		if t.LocalUser(name) {
 			return nil
 		}
@@ -122,13 +101,4 @@ func checkRcpt(t Tables, addr string, relayOK bool) *mailerr.Error {
 		return nil
 	}
 	return relayDenied(addr)
-}
-
-func unquoteLocal(l string) string {
-	if len(l) >= 2 && l[0] == '"' && l[len(l)-1] == '"' {
-		l = l[1 : len(l)-1]
-		l = strings.ReplaceAll(l, `\"`, `"`)
-		l = strings.ReplaceAll(l, `\\`, `\`)
-	}
-	return l
 }

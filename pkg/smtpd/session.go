@@ -20,6 +20,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/envelope"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/route"
 	"github.com/gosendmail/gosendmail/pkg/spool"
 	"github.com/gosendmail/gosendmail/pkg/version"
 )
@@ -321,7 +322,7 @@ func (s *Session) Data(r io.Reader) error {
 // leaves reports whether a recipient is outside the local domains.
 func (s *Session) leaves(env *spool.Envelope) bool {
 	for _, r := range env.Rcpts {
-		if _, dom := splitRcpt(r.Addr); dom != "" && !s.b.Tables.LocalDomain(dom) {
+		if _, dom := route.Split(r.Addr); dom != "" && !s.b.Tables.LocalDomain(dom) {
 			return true
 		}
 	}
