@@ -4,9 +4,8 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/gosendmail/gosendmail/pkg/route"
-
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/route"
 )
 
 // Verdict is what a table says about a client, a sender or a recipient.
