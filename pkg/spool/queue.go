@@ -32,13 +32,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Queue is a queue directory.
+// Queue is a queue directory. Use one Queue per directory in a process:
+// it batches the directory's fsyncs (groupsync.go).
 type Queue struct {
-	Dir string
+	Dir    string
+	syncer dirSyncer
 }
 
 // Open returns the queue in dir (which must exist).
-func Open(dir string) *Queue { return &Queue{Dir: dir} }
+func Open(dir string) *Queue {
+	q := &Queue{Dir: dir}
+	q.syncer.dir = dir
+	return q
+}
+
+// syncDir fsyncs the queue directory, shared with concurrent callers.
+func (q *Queue) syncDir() error {
+	if q.syncer.dir == "" {
+		return safeio.SyncDir(q.Dir) // a Queue built without Open
+	}
+	return q.syncer.sync()
+}
 
 func (q *Queue) path(prefix, id string) string { return filepath.Join(q.Dir, prefix+id) }
 
@@ -102,7 +116,7 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 		undo()
 		return err
 	}
-	if err := safeio.SyncDir(q.Dir); err != nil {
+	if err := q.syncDir(); err != nil {
 		// The qf may or may not survive a crash; the caller reports a
 		// failure, so take the message back.
 		os.Remove(q.path("qf", env.ID))
@@ -113,11 +127,18 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 }
 
 func (q *Queue) writeQf(env *Envelope) error {
-	data := env.Marshal()
-	return safeio.WriteFile(q.path("tf", env.ID), q.path("qf", env.ID), 0o600, func(w io.Writer) error {
-		_, err := w.Write(data)
+	a, err := safeio.Create(q.path("tf", env.ID), q.path("qf", env.ID), 0o600)
+	if err != nil {
 		return err
-	})
+	}
+	if _, err := a.Write(env.Marshal()); err != nil {
+		a.Abort()
+		return err
+	}
+	if err := a.Install(); err != nil {
+		return err
+	}
+	return q.syncDir()
 }
 
 // Update durably replaces the envelope of an existing message. The caller
@@ -261,7 +282,16 @@ func (q *Queue) Remove(id string) error {
 	if _, err := os.Lstat(q.path("qf", id)); err != nil {
 		return ErrNotFound
 	}
-	return safeio.Remove(q.Dir, "qf"+id, "df"+id)
+	var first error
+	for _, name := range []string{"qf" + id, "df" + id} {
+		if err := os.Remove(q.path(name[:2], id)); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+			first = err
+		}
+	}
+	if err := q.syncDir(); err != nil && first == nil {
+		first = err
+	}
+	return first
 }
 
 // CleanTemp removes temporary files (tf, dt) and data files without an
