@@ -67,7 +67,8 @@ type Daemon struct {
 
 	nudge  chan struct{}
 	runner *queue.Runner
-	dkim   *dkim.Tables // nil: no signing
+	dkim   *dkim.Tables    // nil: no signing
+	signOK map[string]bool // domains whose key signed since the last reload
 }
 
 // Run starts the daemon and blocks until ctx ends or a stop signal
@@ -250,6 +251,7 @@ func (d *Daemon) loadDKIM(cfg *config.Config) {
 	}
 	d.mu.Lock()
 	d.dkim = t
+	d.signOK = map[string]bool{}
 	d.mu.Unlock()
 }
 
@@ -278,9 +280,25 @@ func (d *Daemon) signCheck(from string) error {
 	if err != nil {
 		return nil
 	}
-	// Sign a minimal message: it fails exactly when real mail would.
-	_, err = t.Sign(strings.NewReader("From: "+from+"\r\n\r\n"), author)
-	return err
+	// Sign a minimal message: it fails exactly when real mail would. A
+	// success is remembered per domain until the next reload, so the
+	// check does not cost a second signature per message.
+	_, domain, _ := strings.Cut(strings.ToLower(author), "@")
+	d.mu.Lock()
+	ok := d.signOK[domain]
+	d.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if _, err = t.Sign(strings.NewReader("From: "+from+"\r\n\r\n"), author); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.dkim == t {
+		d.signOK[domain] = true
+	}
+	d.mu.Unlock()
+	return nil
 }
 
 // checkAliases reloads the alias file when it changed (a bad version

@@ -210,21 +210,23 @@ def verdict(ok):
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
-def print_table(rows):
-    widths = [max(len(r[i]) for r in list(rows) + [HEADER]) for i in range(len(HEADER))]
+def print_table(rows, header=HEADER):
+    """Columns 0, 4 and 5 (figure, target, verdict) are left-aligned, the
+    figures right-aligned; HEADER names six columns, as does a part's own."""
+    widths = [max(len(r[i]) for r in list(rows) + [header]) for i in range(len(header))]
 
     def line(cols):
         return "  ".join(c.ljust(w) if i in (0, 4, 5) else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cols, widths))).rstrip()
 
-    print(line(HEADER))
+    print(line(header))
     print(line(["-" * w for w in widths]))
     for r in rows:
         print(line(r))
 
 
-def markdown_table(rows):
-    md = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+def markdown_table(rows, header=HEADER):
+    md = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return md
 
