@@ -62,10 +62,11 @@
 package aliases
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gosendmail/gosendmail/pkg/maps"
 )
 
 // MaxLine is the longest physical line accepted, without its line ending.
@@ -186,29 +187,14 @@ func (m *Map) Owner(list string) (string, bool) {
 	return name, true
 }
 
-// LineError is a problem on one line of an alias or include file.
-type LineError struct {
-	File string
-	Line int
-	Msg  string
-	// Warning marks a problem that does not make the file unusable (a
-	// duplicate name); the map is still good.
-	Warning bool
-}
-
-func (e *LineError) Error() string {
-	if e.Warning {
-		return fmt.Sprintf("%s: line %d: Warning: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: line %d: %s", e.File, e.Line, e.Msg)
-}
+// LineError is a problem on one line of an alias or include file, the
+// same type as the /etc/mail maps use: "FILE: line N: reason", and a
+// Warning (a duplicate name) leaves the file usable.
+type LineError = maps.LineError
 
 // IsWarning reports whether err is only a warning: the file it came from is
 // still good enough to use.
-func IsWarning(err error) bool {
-	var le *LineError
-	return errors.As(err, &le) && le.Warning
-}
+func IsWarning(err error) bool { return maps.IsWarning(err) }
 
 // fatal returns the errors that are not warnings.
 func fatal(errs []error) []error {
