@@ -353,7 +353,8 @@ func displayPath(p string, named bool) string {
 }
 
 // handle answers the control socket. Anyone may ping and ask for a
-// pickup pass; only root and the daemon's own user may reload.
+// pickup pass; a reload by anyone but root and the daemon's own user is
+// answered without effect (changed files are re-read anyway).
 func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response {
 	switch req.Cmd {
 	case "ping":
