@@ -45,7 +45,16 @@ func (m *sinkMX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	return &sinkSession{mx: m}, nil
 }
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.mx.mu.Lock()
+	down := s.mx.down
+	s.mx.mu.Unlock()
+	if down { // also for sessions opened before it went down
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+	}
+	s.from = from
+	return nil
+}
 func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.mx.mu.Lock()
 	defer s.mx.mu.Unlock()

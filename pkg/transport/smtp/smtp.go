@@ -85,6 +85,8 @@ type Client struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Timeouts; zero values mean the package defaults above.
 	ConnectTimeout, CommandTimeout, DataTimeout time.Duration
+
+	pool pool
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -112,11 +114,15 @@ func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 		port = c.Port
 	}
 	var last error = mailerr.SMTP(451, "4.4.1", "No host to deliver to for %s", req.Domain)
+	c.sweep()
 	for _, h := range hosts {
 		ips, err := c.IP(ctx, strings.TrimSuffix(h, "."), c.Family)
 		if err != nil {
 			last = err
 			continue
+		}
+		if res := c.reuse(h, ips, req); res != nil {
+			return res
 		}
 		conn, ip, err := c.dial(ctx, ips, port)
 		if err != nil {
@@ -251,13 +257,25 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// session runs one SMTP transaction. It returns nil results when the
-// connection failed before any recipient was answered (try elsewhere),
-// and retry when STARTTLS failed (try again in plain text).
-//
-// err is the reply or error that ended a session without results.
+// session opens an SMTP session on conn and runs one transaction. It
+// returns nil results when the connection failed before any recipient
+// was answered (try elsewhere), and retry when STARTTLS failed or was not
+// offered (try again in plain text). err is the reply or error that ended
+// a session without results. A session that ends well is kept for the
+// next message to the same host (see pool.go).
 func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string, req *Request, useTLS bool) (res []Result, retry bool, err error) {
-	defer conn.Close()
+	cl, retry, err := c.open(conn, host, useTLS)
+	if cl == nil {
+		conn.Close()
+		return nil, retry, err
+	}
+	res, err = c.transact(cl, conn, relay, req)
+	c.release(relay, cl, conn, err == nil)
+	return res, false, err
+}
+
+// open greets the server, with STARTTLS when useTLS.
+func (c *Client) open(conn net.Conn, host string, useTLS bool) (*smtp.Client, bool, error) {
 	conn.SetDeadline(time.Now().Add(orDefault(c.DataTimeout, DataTimeout)))
 	var cl *smtp.Client
 	if useTLS {
@@ -285,7 +303,14 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 	}
 	cl.CommandTimeout = orDefault(c.CommandTimeout, CommandTimeout)
 	cl.SubmissionTimeout = orDefault(c.DataTimeout, DataTimeout)
-	defer cl.Close()
+	return cl, false, nil
+}
+
+// transact runs MAIL, RCPT and DATA on an open session. err is set when
+// the connection failed (then res is nil if no recipient was answered);
+// replies are in res.
+func (c *Client) transact(cl *smtp.Client, conn net.Conn, relay string, req *Request) (res []Result, err error) {
+	conn.SetDeadline(time.Now().Add(orDefault(c.DataTimeout, DataTimeout)))
 	opts := &smtp.MailOptions{}
 	if ok, _ := cl.Extension("SIZE"); ok && req.Size > 0 {
 		opts.Size = req.Size
@@ -297,9 +322,9 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 	}
 	if err := cl.Mail(req.Sender, opts); err != nil {
 		if isReply(err) {
-			return all(req.Rcpts, replyErr(err, relay), relay), false, nil
+			return all(req.Rcpts, replyErr(err, relay), relay), nil
 		}
-		return nil, false, err
+		return nil, err
 	}
 	res = make([]Result, len(req.Rcpts))
 	var accepted []int
@@ -307,7 +332,7 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		res[i] = Result{Rcpt: r, Relay: relay}
 		if err := cl.Rcpt(r, nil); err != nil {
 			if !isReply(err) {
-				return nil, false, err
+				return nil, err
 			}
 			res[i].Err = replyErr(err, relay)
 			res[i].Reply = replyText(err)
@@ -316,8 +341,8 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		accepted = append(accepted, i)
 	}
 	if len(accepted) == 0 {
-		cl.Quit()
-		return res, false, nil
+		// RSET, so the session can carry the next message.
+		return res, cl.Reset()
 	}
 	err = c.data(cl, req)
 	for _, i := range accepted {
@@ -332,8 +357,10 @@ func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string,
 		}
 		res[i].Reply = "250 ok"
 	}
-	cl.Quit()
-	return res, false, nil
+	if err != nil && isReply(err) {
+		err = nil // the server refused the data but the session is fine
+	}
+	return res, err
 }
 
 // heloConn puts our name into the EHLO that go-smtp's STARTTLS helper

@@ -44,6 +44,7 @@ type fakeMX struct {
 	msgs     []string
 	rcpts    []string
 	helo     string
+	sessions int
 	failRcpt map[string]*smtp.SMTPError
 	failData *smtp.SMTPError
 }
@@ -56,6 +57,7 @@ type fakeSession struct {
 func (m *fakeMX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	m.mu.Lock()
 	m.helo = c.Hostname()
+	m.sessions++
 	m.mu.Unlock()
 	return &fakeSession{mx: m, c: c}, nil
 }
@@ -286,5 +288,33 @@ func TestDeliverMisbehavingServers(t *testing.T) {
 		if el := time.Since(start); el > 4*time.Second {
 			t.Errorf("%s: took %v", mode, el)
 		}
+	}
+}
+
+// Messages to the same host reuse one session.
+func TestConnectionReuse(t *testing.T) {
+	mx := &fakeMX{}
+	d := dnstest.NewServer(t)
+	port := startMX(t, "127.0.0.40", 0, mx)
+	d.MX("reuse.example", 10, "mx.reuse.example")
+	d.A("mx.reuse.example", "127.0.0.40")
+	c := client(t, d, port)
+	first := 0
+	for i := 0; i < 3; i++ {
+		if i == 1 {
+			mx.mu.Lock()
+			first = mx.sessions // the first delivery may probe STARTTLS first
+			mx.mu.Unlock()
+		}
+		res := c.Deliver(context.Background(), &Request{Domain: "reuse.example", Sender: "a@test.example",
+			Rcpts: []string{"x@reuse.example"}, Body: body("Subject: " + strconv.Itoa(i) + "\r\n\r\nx\r\n")})
+		if res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+	}
+	mx.mu.Lock()
+	defer mx.mu.Unlock()
+	if len(mx.msgs) != 3 || mx.sessions != first {
+		t.Fatalf("%d messages; %d sessions after the first, %d at the end: want no new session", len(mx.msgs), first, mx.sessions)
 	}
 }
