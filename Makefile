@@ -6,6 +6,8 @@ PREFIX    ?= /usr
 DESTDIR   ?=
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Under about 5s per target Go's fuzzer may end with a spurious
+# "context deadline exceeded".
 FUZZTIME  ?= 20s
 export CGO_ENABLED ?= 0
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
