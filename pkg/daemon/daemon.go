@@ -188,14 +188,16 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	defer signal.Stop(hup)
 
 	d.log.Printf("", "starting daemon (gosendmail %s)", version.Version)
-	var lastMod time.Time
+	var lastMod, lastScan time.Time
+	again := false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		// Scan when maildrop_dir changed, and every 30 s in any case.
-		if fi, err := os.Stat(d.config().MaildropDir); err == nil && (!fi.ModTime().Equal(lastMod) || time.Since(lastMod) > 30*time.Second) {
-			lastMod = fi.ModTime()
-			d.pickupOnce()
+		// Scan when maildrop_dir changed, when the last pass left files
+		// behind, and every 30 s in any case.
+		if fi, err := os.Stat(d.config().MaildropDir); err == nil && (!fi.ModTime().Equal(lastMod) || again || time.Since(lastScan) > 30*time.Second) {
+			lastMod, lastScan = fi.ModTime(), time.Now()
+			again = d.pickupOnce()
 		}
 		select {
 		case <-ctx.Done():
@@ -208,12 +210,14 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 				}
 			}
 			cancel()
+			stopRunner()
+			<-runnerDone
 			d.log.Printf("", "daemon stopped")
 			return mailerr.ExOK
 		case <-hup:
 			d.reload()
 		case <-d.nudge:
-			d.pickupOnce()
+			again = d.pickupOnce()
 		case <-tick.C:
 			tables.check()
 			d.checkAliases()
@@ -227,12 +231,16 @@ func (d *Daemon) config() *config.Config {
 	return d.cfg
 }
 
-func (d *Daemon) pickupOnce() {
+// pickupOnce runs a pickup pass; it reports whether files were left
+// (a drop file still being written is completed without the directory
+// changing, so the caller looks again at the next tick).
+func (d *Daemon) pickupOnce() bool {
 	cfg := d.config()
 	trusted, _ := maps.ReadClass(cfg.TrustedUsers)
 	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log, Queued: d.runner.Add,
 		Trusted: func(_ int, name string) bool { return trusted.Has(name) }}
-	p.Once()
+	_, left := p.Once()
+	return left > 0
 }
 
 // loadDKIM reads the signing tables and keys, reporting every problem

@@ -52,12 +52,13 @@ type Pickup struct {
 }
 
 // Once takes every complete drop file now. It returns how many messages
-// were queued.
-func (p *Pickup) Once() int {
+// were queued and how many files were left (still being written, or
+// failing): the caller should look again soon when any were.
+func (p *Pickup) Once() (queued, left int) {
 	names, err := maildrop.Names(p.Cfg.MaildropDir)
 	if err != nil {
 		p.Log.Warnf("", "pickup: %v", err)
-		return 0
+		return 0, 0
 	}
 	n := 0
 	for _, name := range names {
@@ -67,6 +68,8 @@ func (p *Pickup) Once() int {
 		}
 		if ok {
 			n++
+		} else {
+			left++
 		}
 	}
 	if n > 0 {
@@ -74,7 +77,7 @@ func (p *Pickup) Once() int {
 			p.Log.Warnf("", "pickup: %v", err)
 		}
 	}
-	return n
+	return n, left
 }
 
 func (p *Pickup) take(name string) (bool, error) {
