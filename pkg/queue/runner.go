@@ -324,12 +324,16 @@ func (r *Runner) process(ctx context.Context, id string) {
 	var local []pend
 	remote := map[string][]pend{}
 	var remoteOrder []string
+	// Each pending recipient is routed once per attempt; the settling
+	// below uses the same targets.
+	routes := map[int][]route.Target{}
 	for i := range env.Rcpts {
 		rc := &env.Rcpts[i]
 		if rc.State != spool.Pending {
 			continue
 		}
-		for _, t := range tables.Resolve(rc.Addr) {
+		routes[i] = tables.Resolve(rc.Addr)
+		for _, t := range routes[i] {
 			if rc.IsDone(t.Key()) {
 				continue
 			}
@@ -338,14 +342,14 @@ func (r *Runner) process(ctx context.Context, id string) {
 				if t.Err.Temporary {
 					rc.Reason = t.Err.Msg
 					lastReason = t.Err.Msg
-					r.logTo(env, rc.Addr, "", t.Err, start, "local", "")
+					r.logTo(env, rc.Addr, "", t.Err, start, "local")
 					continue
 				}
 				failures = append(failures, failure{rcpt: i, addr: rc.Addr, err: t.Err})
 				rc.Done = append(rc.Done, t.Key())
-				r.logTo(env, rc.Addr, "", t.Err, start, "local", "")
+				r.logTo(env, rc.Addr, "", t.Err, start, "local")
 			case route.Remote:
-				k := strings.Join([]string{t.Domain, t.Host, itoa(t.Port), boolStr(t.NoMX)}, "|")
+				k := strings.Join([]string{t.Domain, t.Host, strconv.Itoa(t.Port), boolStr(t.NoMX)}, "|")
 				if _, ok := remote[k]; !ok {
 					remoteOrder = append(remoteOrder, k)
 				}
@@ -384,12 +388,12 @@ func (r *Runner) process(ctx context.Context, id string) {
 		case mailerr.IsTemporary(err):
 			rc.Reason = errText(err)
 			lastReason = rc.Reason
-			r.logTo(env, rc.Addr, "", err, start, mailer, "")
+			r.logTo(env, rc.Addr, "", err, start, mailer)
 			continue
 		default:
 			rc.Done = append(rc.Done, p.target.Key())
 			failures = append(failures, failure{rcpt: p.rcpt, addr: rc.Addr, err: err})
-			r.logTo(env, rc.Addr, "", err, start, mailer, "")
+			r.logTo(env, rc.Addr, "", err, start, mailer)
 		}
 		saveFinished()
 	}
@@ -431,7 +435,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 				rc := &env.Rcpts[p.rcpt]
 				rc.Reason = "DKIM: " + errText(signErr)
 				lastReason = rc.Reason
-				r.logTo(env, rc.Addr, "", signErr, start, "esmtp", "")
+				r.logTo(env, rc.Addr, "", signErr, start, "esmtp")
 			}
 			continue
 		}
@@ -459,11 +463,11 @@ func (r *Runner) process(ctx context.Context, id string) {
 			case mailerr.IsTemporary(res.Err):
 				rc.Reason = errText(res.Err)
 				lastReason = rc.Reason
-				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp", "")
+				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp")
 			default:
 				rc.Done = append(rc.Done, p.target.Key())
 				failures = append(failures, failure{rcpt: p.rcpt, addr: p.target.Addr, err: res.Err, relay: res.Relay})
-				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp", "")
+				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp")
 			}
 		}
 		saveFinished()
@@ -476,7 +480,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 			continue
 		}
 		allDone := true
-		for _, t := range tables.Resolve(rc.Addr) {
+		for _, t := range routes[i] {
 			if !rc.IsDone(t.Key()) {
 				allDone = false
 			}
@@ -507,7 +511,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 				failures = append(failures, failure{rcpt: i, addr: rc.Addr, err: e})
 				rc.State = spool.Failed
 				rc.Reason = e.Msg
-				r.logTo(env, rc.Addr, "", e, start, "local", "")
+				r.logTo(env, rc.Addr, "", e, start, "local")
 			}
 		}
 		pending = nil
@@ -576,24 +580,6 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	if neg {
-		b = append([]byte{'-'}, b...)
-	}
-	return string(b)
-}
-
 func boolStr(b bool) string {
 	if b {
 		return "1"
@@ -603,7 +589,7 @@ func boolStr(b bool) string {
 
 func dsnAge(d time.Duration) string {
 	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
-		return itoa(int(d/(24*time.Hour))) + " days"
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
 	}
 	return d.String()
 }
@@ -619,13 +605,12 @@ func (r *Runner) logSent(env *spool.Envelope, rcpt string, t route.Target, start
 }
 
 // logTo writes the "to=" line of a failure or deferral.
-func (r *Runner) logTo(env *spool.Envelope, rcpt, relay string, err error, start time.Time, mailer, _ string) {
-	code, enh := mailerr.SMTPCode(err)
+func (r *Runner) logTo(env *spool.Envelope, rcpt, relay string, err error, start time.Time, mailer string) {
+	_, enh := mailerr.SMTPCode(err)
 	stat := errText(err)
 	if mailerr.IsTemporary(err) {
 		stat = "Deferred: " + stat
 	}
-	_ = code
 	r.Log.Delivered(env.ID, maillog.Delivery{To: angle(rcpt), Delay: time.Since(env.Created), Xdelay: time.Since(start),
 		Mailer: mailer, Priority: env.Priority, Relay: relay, DSN: enh, Stat: stat})
 }
