@@ -139,7 +139,7 @@ func LoadMTA(dir string) (items []Item, warns []error, err error) {
 // leaves everything unusual to spool: a qf that does not parse goes
 // through Queue.Read, which sets it aside and words the error.
 func loadQueued(q *spool.Queue, id string, buf *[]byte) (Item, bool, error) {
-	data, err := readFile(filepath.Join(q.Dir, "qf"+id), buf, spool.MaxQfSize+1)
+	data, err := readFile(q.EnvelopePath(id), buf, spool.MaxQfSize+1)
 	if errors.Is(err, unix.ENOENT) {
 		return Item{}, false, nil // delivered or removed meanwhile
 	}
@@ -156,8 +156,8 @@ func loadQueued(q *spool.Queue, id string, buf *[]byte) (Item, bool, error) {
 			return Item{}, false, err
 		}
 	}
-	size, locked, err := probeData(q.DataPath(id))
-	if errors.Is(err, unix.ENOENT) {
+	size, locked, err := q.Probe(id)
+	if errors.Is(err, fs.ErrNotExist) {
 		return Item{}, false, nil // "rm *ID" by hand: df goes first
 	}
 	if err != nil {
@@ -194,22 +194,6 @@ func readFile(path string, buf *[]byte, limit int) ([]byte, error) {
 		}
 		b = b[:len(b)+n]
 	}
-}
-
-// probeData returns the size of a df and whether its message is locked,
-// i.e. being delivered: spool.Queue.Lock holds an exclusive flock on the
-// df, which a shared non-blocking flock cannot get past.
-func probeData(path string) (size int64, locked bool, err error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, false, err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, false, err
-	}
-	return st.Size, unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB) != nil, nil
 }
 
 // LoadMSP reads every complete drop file in dir. Incomplete files (still

@@ -59,6 +59,10 @@ func (q *Queue) path(prefix, id string) string { return filepath.Join(q.Dir, pre
 // DataPath is the df file of a message.
 func (q *Queue) DataPath(id string) string { return q.path("df", id) }
 
+// EnvelopePath is the qf file of a message, for readers that parse it
+// themselves with Unmarshal (mailq's fast listing).
+func (q *Queue) EnvelopePath(id string) string { return q.path("qf", id) }
+
 // ErrNotFound is returned for an ID that is not in the queue.
 var ErrNotFound = errors.New("no such message in the queue")
 
@@ -265,12 +269,25 @@ func (q *Queue) Lock(id string) (unlock func(), err error) {
 
 // Locked reports whether another process holds the message's lock.
 func (q *Queue) Locked(id string) bool {
-	f, err := os.OpenFile(q.DataPath(id), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	_, locked, _ := q.Probe(id)
+	return locked
+}
+
+// Probe returns the size of a message's data and whether it is locked
+// (being delivered: Lock holds an exclusive flock on the df, which a
+// shared non-blocking flock cannot get past), with one open. A missing
+// df gives an error satisfying errors.Is(err, fs.ErrNotExist).
+func (q *Queue) Probe(id string) (size int64, locked bool, err error) {
+	fd, err := unix.Open(q.DataPath(id), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false
+		return 0, false, &fs.PathError{Op: "open", Path: q.DataPath(id), Err: err}
 	}
-	defer f.Close()
-	return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, false, err
+	}
+	return st.Size, unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB) != nil, nil
 }
 
 // Remove deletes a message: qf (the commit record) first, then df. The
