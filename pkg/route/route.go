@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/gosendmail/gosendmail/pkg/aliases"
+	"github.com/gosendmail/gosendmail/pkg/envelope"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 )
@@ -123,26 +124,10 @@ func (r *resolver) fail(orig string, e *mailerr.Error) {
 }
 
 // Split returns the local part and the lowercased domain (no trailing
-// dot) of an address; the domain is "" for a bare user name.
+// dot) of an address; the domain is "" for a bare user name. The split is
+// envelope's: at the last '@' outside a quoted local part.
 func Split(addr string) (local, domain string) {
-	inQuote := false
-	at := -1
-	for i := 0; i < len(addr); i++ {
-		switch addr[i] {
-		case '\\':
-			i++
-		case '"':
-			inQuote = !inQuote
-		case '@':
-			if !inQuote {
-				at = i
-			}
-		}
-	}
-	if at < 0 {
-		return addr, ""
-	}
-	return addr[:at], strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
+	return envelope.Local(addr), strings.TrimSuffix(strings.ToLower(envelope.Domain(addr)), ".")
 }
 
 func (r *resolver) isLocal(domain string) bool {
