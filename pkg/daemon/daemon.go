@@ -15,7 +15,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gosendmail/gosendmail/pkg/aliases"
 	"github.com/gosendmail/gosendmail/pkg/authres"
 	"github.com/gosendmail/gosendmail/pkg/config"
 	"github.com/gosendmail/gosendmail/pkg/control"
@@ -56,14 +54,12 @@ type Daemon struct {
 	cfgPath string
 	named   bool
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	log     *maillog.Logger
-	queue   *spool.Queue
-	aliases aliases.Holder
-	uid     int // the uid the daemon runs as after start
-
-	aliasStamp string // mtime and size of the alias file last seen
+	mu     sync.Mutex
+	cfg    *config.Config
+	log    *maillog.Logger
+	queue  *spool.Queue
+	tables *tables
+	uid    int // the uid the daemon runs as after start
 
 	nudge  chan struct{}
 	runner *queue.Runner
@@ -81,7 +77,6 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	}
 	d := &Daemon{cfgPath: cfgPath, named: named, cfg: cfg, nudge: make(chan struct{}, 1)}
 	d.log = maillog.Open(cfg.Log, "sm-mta", true)
-	d.aliases.Warn = func(err error) { d.log.Warnf("", "%v", err) }
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "smtpd: %v\n", err)
 		d.log.Warnf("", "%v", err)
@@ -114,10 +109,8 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	if n := d.queue.CleanTemp(time.Hour); n > 0 {
 		d.log.Printf("", "removed %d unfinished queue files", n)
 	}
-	if err := d.aliases.Reload(cfg.Aliases); err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.log.Warnf("", "%v", err)
-	}
-	tables := newTables(cfg, &d.aliases, d.log)
+	tables := newTables(cfg, d.log)
+	d.tables = tables
 
 	ln, err := control.Listen(cfg.ControlSocket, 0o666)
 	if err != nil {
@@ -220,7 +213,6 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 			again = d.pickupOnce()
 		case <-tick.C:
 			tables.check()
-			d.checkAliases()
 		}
 	}
 }
@@ -309,30 +301,6 @@ func (d *Daemon) signCheck(from string) error {
 	return nil
 }
 
-// checkAliases reloads the alias file when it changed (a bad version
-// keeps the aliases in force: Holder.Reload).
-func (d *Daemon) checkAliases() {
-	path := d.config().Aliases
-	fi, err := os.Stat(path)
-	if err != nil {
-		return
-	}
-	stamp := fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
-	if stamp == d.aliasStamp {
-		return
-	}
-	first := d.aliasStamp == ""
-	d.aliasStamp = stamp
-	if first {
-		return // loaded at start
-	}
-	if err := d.aliases.Reload(path); err != nil {
-		d.log.Warnf("", "%v; keeping the aliases in force", err)
-		return
-	}
-	d.log.Printf("", "reloaded %s", path)
-}
-
 // reload re-reads the configuration and the maps. A bad file keeps what
 // is in force and is logged with its file and line.
 func (d *Daemon) reload() error {
@@ -345,7 +313,7 @@ func (d *Daemon) reload() error {
 	d.cfg = cfg
 	d.mu.Unlock()
 	d.loadDKIM(cfg)
-	if err := d.aliases.Reload(cfg.Aliases); err != nil {
+	if err := d.tables.aliases.Reload(); err != nil {
 		d.log.Warnf("", "reload: %v; keeping the aliases in force", err)
 		return err
 	}

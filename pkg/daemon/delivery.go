@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/gosendmail/gosendmail/pkg/aliases"
 	"github.com/gosendmail/gosendmail/pkg/config"
 	"github.com/gosendmail/gosendmail/pkg/dns"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
@@ -25,7 +24,7 @@ func (d *Daemon) routeTables(t *tables) func() *route.Tables {
 			Hostname:    cfg.Hostname,
 			LocalDomain: t.LocalDomain,
 			Virtual:     func(a string) (maps.Result, bool) { return t.virtual.Get().Lookup(a) },
-			Aliases:     func() *aliases.Map { return d.aliases.Get() },
+			Aliases:     t.aliases.Get,
 			Include:     route.ReadInclude,
 			UserExists:  route.UserExists,
 			ProgramUser: route.ProgramUser(cfg.Aliases, cfg.Delivery.DefaultUser),

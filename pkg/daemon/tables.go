@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"errors"
+	"io"
 	"net/netip"
 	"os/user"
 	"strings"
@@ -22,12 +24,19 @@ type tables struct {
 	virtual  *maps.Watched[*maps.Virtusertable]
 	access   *maps.Watched[*maps.Access]
 	mailer   *maps.Watched[*maps.Mailertable]
-	aliases  *aliases.Holder
+	aliases  *maps.Watched[*aliases.Map]
 }
 
 var _ smtpd.Tables = (*tables)(nil)
 
-func newTables(cfg *config.Config, al *aliases.Holder, log *maillog.Logger) *tables {
+// parseAliases adapts aliases.Parse to maps.Watched: the map is usable
+// with the errors (bad entries are left out), warnings included.
+func parseAliases(name string, r io.Reader) (*aliases.Map, error) {
+	m, errs := aliases.Parse(name, r)
+	return m, errors.Join(errs...)
+}
+
+func newTables(cfg *config.Config, log *maillog.Logger) *tables {
 	opt := maps.WatchOptions{
 		Interval: -1, // the daemon's loop calls check
 		OnError:  func(err error) { log.Warnf("", "%v", err) },
@@ -40,7 +49,7 @@ func newTables(cfg *config.Config, al *aliases.Holder, log *maillog.Logger) *tab
 		virtual:  maps.WatchVirtusertable(cfg.Virtusertable, opt),
 		access:   maps.WatchAccess(cfg.Access, opt),
 		mailer:   maps.WatchMailertable(cfg.Mailertable, opt),
-		aliases:  al,
+		aliases:  maps.NewWatched(cfg.Aliases, parseAliases, opt),
 	}
 }
 
@@ -50,6 +59,7 @@ func (t *tables) check() {
 	t.virtual.Check()
 	t.access.Check()
 	t.mailer.Check()
+	t.aliases.Check()
 }
 
 func (t *tables) LocalDomain(domain string) bool {
