@@ -196,17 +196,6 @@ type LineError = maps.LineError
 // still good enough to use.
 func IsWarning(err error) bool { return maps.IsWarning(err) }
 
-// fatal returns the errors that are not warnings.
-func fatal(errs []error) []error {
-	var out []error
-	for _, err := range errs {
-		if !IsWarning(err) {
-			out = append(out, err)
-		}
-	}
-	return out
-}
-
 // foldName lower-cases ASCII letters only, as sendmail's makelower() does:
 // full Unicode folding would make distinct mailbox names (e.g. the Kelvin
 // sign and "k") collide. It works on bytes so that a name that is not valid
