@@ -46,6 +46,11 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/version"
 )
 
+// queueSpares is how many emptied queue files the daemon keeps for reuse:
+// enough for a burst of a few hundred messages, each an inode without
+// data.
+const queueSpares = 1024
+
 // ShutdownGrace bounds how long a stop waits for messages being received.
 const ShutdownGrace = 2 * time.Minute
 
@@ -106,6 +111,11 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		return fail(err)
 	}
 	d.queue = spool.Open(cfg.QueueDir)
+	// The daemon owns queue_dir: removed messages' files are reused for
+	// new ones instead of allocating inodes (spool.Queue.Recycle).
+	if err := d.queue.Recycle(queueSpares); err != nil {
+		d.log.Warnf("", "queue %s: not recycling queue files: %v", cfg.QueueDir, err)
+	}
 	if n := d.queue.CleanTemp(time.Hour); n > 0 {
 		d.log.Printf("", "removed %d unfinished queue files", n)
 	}

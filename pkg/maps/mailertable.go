@@ -12,7 +12,8 @@ import (
 // Route is where a mailertable sends mail for a domain.
 type Route struct {
 	// Mailer is the sendmail mailer name, lowercased: smtp, esmtp,
-	// smtp8, dsmtp or relay (all SMTP to Host), local, or error.
+	// smtp8, dsmtp or relay (all SMTP to Host), local, error, or discard
+	// (sendmail's built-in mailer that accepts and drops the mail).
 	Mailer string
 	// Host is the next hop: a host name, or an IP address when NoMX
 	// (brackets in the table). %1 and %2 are already substituted.
@@ -123,8 +124,11 @@ func parseRoute(v string) (Route, error) {
 			return Route{}, fmt.Errorf("local user %q has blanks in it", user)
 		}
 		return Route{Mailer: "local", LocalUser: user}, nil
+	case mailer == "discard":
+		// "discard:" and "discard:discard" alike: the host is ignored.
+		return Route{Mailer: "discard"}, nil
 	case !smtpMailers[mailer]:
-		return Route{}, fmt.Errorf("unknown mailer %q (want smtp, esmtp, smtp8, dsmtp, relay, local or error)", mailer)
+		return Route{}, fmt.Errorf("unknown mailer %q (want smtp, esmtp, smtp8, dsmtp, relay, local, error or discard)", mailer)
 	}
 	rt := Route{Mailer: mailer}
 	host = strings.TrimSpace(host)

@@ -23,6 +23,8 @@ plain.example		smart.example
 brackets.example	[192.0.2.1]:26
 v6.example		esmtp:[IPv6:2001:DB8::1]:25
 v6b.example		dsmtp:[2001:db8::2]
+void.example		discard:
+void2.example		DISCARD:discard
 .			esmtp:[smarthost.example]
 `
 
@@ -55,6 +57,8 @@ func TestMailertableLookup(t *testing.T) {
 		{"brackets.example", Route{Mailer: "relay", Host: "192.0.2.1", Port: 26, NoMX: true, Key: "brackets.example"}},
 		{"v6.example", Route{Mailer: "esmtp", Host: "2001:DB8::1", Port: 25, NoMX: true, Key: "v6.example"}},
 		{"v6b.example", Route{Mailer: "dsmtp", Host: "2001:db8::2", NoMX: true, Key: "v6b.example"}},
+		{"void.example", Route{Mailer: "discard", Key: "void.example"}},
+		{"void2.example", Route{Mailer: "discard", Key: "void2.example"}},
 		{"elsewhere.com", Route{Mailer: "esmtp", Host: "smarthost.example", NoMX: true, Key: "."}},
 		{"sub.example", Route{Mailer: "esmtp", Host: "smarthost.example", NoMX: true, Key: "."}},
 	} {

@@ -348,6 +348,10 @@ func (r *Runner) process(ctx context.Context, id string) {
 				failures = append(failures, failure{rcpt: i, addr: rc.Addr, err: t.Err})
 				rc.Done = append(rc.Done, t.Key())
 				r.logTo(env, rc.Addr, "", t.Err, start, "local")
+			case route.Discard:
+				// sendmail's discard mailer: delivered, to nowhere.
+				rc.Done = append(rc.Done, t.Key())
+				r.logSent(env, rc.Addr, t, start, start, "discard", "", "")
 			case route.Remote:
 				k := strings.Join([]string{t.Domain, t.Host, strconv.Itoa(t.Port), boolStr(t.NoMX)}, "|")
 				if _, ok := remote[k]; !ok {

@@ -11,8 +11,8 @@
 //     expanded recursively (addresses, |program, /file, :include:); a
 //     "\user" target and a name that is no alias is an account in the
 //     passwd database, else "User unknown".
-//  2. Any other domain: mailertable (host.dom, .dom, ., with error: and
-//     local: targets), else smart_host, else the domain's MX records
+//  2. Any other domain: mailertable (host.dom, .dom, ., with error:,
+//     local: and discard: targets), else smart_host, else the domain's MX records
 //     (resolved later, by the SMTP transport).
 //
 // Expansion stops at loops (a name met twice on one path) and at depth
@@ -42,10 +42,11 @@ const (
 	File                // /path
 	Remote              // SMTP to another host
 	Error               // refused: Err says why
+	Discard             // accepted and dropped (mailertable discard:)
 )
 
 func (k Kind) String() string {
-	return [...]string{"local", "prog", "file", "esmtp", "error"}[k]
+	return [...]string{"local", "prog", "file", "esmtp", "error", "discard"}[k]
 }
 
 // Target is one place a recipient's mail goes.
@@ -73,6 +74,8 @@ func (t Target) Key() string {
 		return "file:" + t.User + ":" + t.Path
 	case Remote:
 		return "smtp:" + strings.ToLower(t.Addr)
+	case Discard:
+		return "discard:" + strings.ToLower(t.Addr)
 	}
 	return "error:" + t.Addr
 }
@@ -254,6 +257,9 @@ func (r *resolver) remote(addr, orig, domain string, depth int) {
 				}
 				r.user(Unquote(user), orig, depth+1, false)
 				return
+			case rt.Mailer == "discard":
+				r.emit(Target{Kind: Discard, Addr: addr, Domain: domain})
+				return
 			}
 			t.Host, t.Port, t.NoMX = rt.Host, rt.Port, rt.NoMX
 			r.emit(t)
@@ -328,6 +334,8 @@ func Describe(orig string, t Target) string {
 			host = "[" + host + "]"
 		}
 		return fmt.Sprintf("%s... deliverable: mailer esmtp, host %s, user %s", orig, host, t.Addr)
+	case Discard:
+		return fmt.Sprintf("%s... deliverable: mailer discard, user %s", orig, t.Addr)
 	}
 	return orig + "... " + strings.TrimPrefix(t.Err.Msg, "<"+orig+">... ")
 }

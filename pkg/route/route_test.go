@@ -32,6 +32,7 @@ gone@virt.example error:nouser 550 No such user here
 	mt, err := maps.ParseMailertable("mt", strings.NewReader(`inside.example smtp:[10.0.0.5]:2525
 .corp.example relay:gw.corp.example
 dead.example error:5.1.2:550 Host is gone
+void.example discard:
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,7 @@ func TestResolve(t *testing.T) {
 		"a@inside.example":        {"a@inside.example... deliverable: mailer esmtp, host [10.0.0.5], user a@inside.example"},
 		"a@b.corp.example":        {"a@b.corp.example... deliverable: mailer esmtp, host gw.corp.example, user a@b.corp.example"},
 		"a@dead.example":          {"a@dead.example... Host is gone"},
+		"a@void.example":          {"a@void.example... deliverable: mailer discard, user a@void.example"},
 		"a@[192.0.2.1]":           {"a@[192.0.2.1]... deliverable: mailer esmtp, host [192.0.2.1], user a@[192.0.2.1]"},
 		"loop1":                   {"loop1... aliasing loop: no delivery possible"},
 		"bob":                     {"bob... deliverable: mailer local, user bob", "bob... deliverable: mailer esmtp, host elsewhere.example., user bob@elsewhere.example"},

@@ -26,6 +26,7 @@ type Atomic struct {
 	tmp   string
 	final string
 	done  bool
+	pool  *Pool // the spare file's pool, for files made by Pool.Create
 }
 
 // Create starts writing final through the temporary file tmp, which must be
@@ -66,6 +67,9 @@ func (a *Atomic) Install() error {
 		return errors.New("safeio: commit after commit or abort")
 	}
 	a.done = true
+	if a.pool != nil {
+		return a.installPooled(false)
+	}
 	crashPoint("write")
 	if err := a.f.Sync(); err != nil {
 		a.f.Close()
@@ -77,6 +81,9 @@ func (a *Atomic) Install() error {
 		os.Remove(a.tmp)
 		return err
 	}
+	if a.tmp == a.final {
+		return nil // Opened: already at its name
+	}
 	if err := os.Rename(a.tmp, a.final); err != nil {
 		os.Remove(a.tmp)
 		return err
@@ -85,12 +92,29 @@ func (a *Atomic) Install() error {
 	return nil
 }
 
+// Replace is Install for a file of a Pool that replaces the final file if
+// there is one; the old file goes back to the pool.
+func (a *Atomic) Replace() error {
+	if a.done {
+		return errors.New("safeio: commit after commit or abort")
+	}
+	a.done = true
+	if a.pool == nil {
+		return errors.New("safeio: Replace of a file not made by a Pool")
+	}
+	return a.installPooled(true)
+}
+
 // Abort discards the temporary file. It is safe after Commit (a no-op).
 func (a *Atomic) Abort() {
 	if a.done {
 		return
 	}
 	a.done = true
+	if a.pool != nil {
+		a.failPooled(nil)
+		return
+	}
 	a.f.Close()
 	os.Remove(a.tmp)
 }
@@ -104,6 +128,13 @@ func CreateExclusive(path string, perm os.FileMode) (*os.File, error) {
 		crashPoint("create")
 	}
 	return f, err
+}
+
+// Opened wraps a file created at its final name (CreateExclusive) so that
+// it is written like the others: Install fsyncs and closes it, Abort
+// closes and removes it.
+func Opened(f *os.File) *Atomic {
+	return &Atomic{f: f, tmp: f.Name(), final: f.Name()}
 }
 
 // SyncClose fsyncs and closes a file.

@@ -37,6 +37,7 @@ import (
 type Queue struct {
 	Dir    string
 	syncer dirSyncer
+	pool   *safeio.Pool // spare files, when this process owns the queue
 }
 
 // Open returns the queue in dir (which must exist).
@@ -44,6 +45,39 @@ func Open(dir string) *Queue {
 	q := &Queue{Dir: dir}
 	q.syncer.dir = dir
 	return q
+}
+
+// Recycle makes the queue reuse the files of removed messages for new ones
+// (safeio.Pool), keeping at most spares of them, as spare files named
+// rf<N>. Only the process that owns queue_dir (the daemon) may call it.
+func (q *Queue) Recycle(spares int) error {
+	p, err := safeio.NewPool(q.Dir, "rf", 0o600, spares)
+	if err != nil {
+		return err
+	}
+	q.pool = p
+	return nil
+}
+
+// create starts writing a queue file: in a spare file when recycling,
+// else in tmp (created exclusively), and Install puts it at final.
+func (q *Queue) create(tmp, final string) (*safeio.Atomic, error) {
+	if q.pool != nil {
+		return q.pool.Create(final)
+	}
+	return safeio.Create(tmp, final, 0o600)
+}
+
+// remove takes a queue file out of use.
+func (q *Queue) remove(path string) error {
+	if q.pool != nil {
+		return q.pool.Recycle(path)
+	}
+	err := os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // syncDir fsyncs the queue directory, shared with concurrent callers.
@@ -75,38 +109,64 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 	if env.Created.IsZero() {
 		env.Created = time.Now()
 	}
-	var df *os.File
 	for try := 0; ; try++ {
 		if env.ID == "" || try > 0 {
 			env.ID = NewID(time.Now())
 		}
-		if _, err := os.Lstat(q.path("qf", env.ID)); err == nil {
-			continue
-		}
-		var err error
-		// The df needs no temporary name: without its qf it is not a
-		// message, and CleanTemp removes it if the writer dies.
-		df, err = safeio.CreateExclusive(q.DataPath(env.ID), 0o600)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrExist) || try > 100 {
+		err := q.create1(env, body, try)
+		if !errors.Is(err, errTaken) {
 			return err
 		}
+		if try > 100 {
+			return fmt.Errorf("spool: no free queue ID in %s", q.Dir)
+		}
 	}
-	undo := func() { os.Remove(q.DataPath(env.ID)) }
+}
+
+// errTaken is create1's answer when env.ID is in use and nothing has been
+// read from the body yet.
+var errTaken = errors.New("queue ID in use")
+
+func (q *Queue) create1(env *Envelope, body io.Reader, try int) error {
+	if _, err := os.Lstat(q.path("qf", env.ID)); err == nil {
+		return errTaken
+	}
+	if _, err := os.Lstat(q.DataPath(env.ID)); err == nil {
+		return errTaken
+	}
+	// The df needs no temporary name: without its qf it is not a
+	// message, and CleanTemp removes it if the writer dies.
+	var df *safeio.Atomic
+	var err error
+	if q.pool != nil {
+		df, err = q.pool.Create(q.DataPath(env.ID))
+	} else {
+		var f *os.File
+		f, err = safeio.CreateExclusive(q.DataPath(env.ID), 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return errTaken
+		}
+		if err == nil {
+			df = safeio.Opened(f)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	undo := func() { q.remove(q.DataPath(env.ID)) }
 	if _, err := io.Copy(df, body); err != nil {
-		df.Close()
+		df.Abort()
 		undo()
 		return err
 	}
-	if err := safeio.SyncClose(df); err != nil {
-		undo()
+	if err := df.Install(); err != nil {
+		// A df that appeared since the Lstat is another writer's; ours
+		// never reached its name.
 		return err
 	}
 	// The df is on disk; the qf is the commit point, and one directory
 	// fsync makes both names durable.
-	a, err := safeio.Create(q.path("tf", env.ID), q.path("qf", env.ID), 0o600)
+	a, err := q.create(q.path("tf", env.ID), q.path("qf", env.ID))
 	if err != nil {
 		undo()
 		return err
@@ -123,7 +183,7 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 	if err := q.syncDir(); err != nil {
 		// The qf may or may not survive a crash; the caller reports a
 		// failure, so take the message back.
-		os.Remove(q.path("qf", env.ID))
+		q.remove(q.path("qf", env.ID))
 		undo()
 		return err
 	}
@@ -131,7 +191,7 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 }
 
 func (q *Queue) writeQf(env *Envelope) error {
-	a, err := safeio.Create(q.path("tf", env.ID), q.path("qf", env.ID), 0o600)
+	a, err := q.create(q.path("tf", env.ID), q.path("qf", env.ID))
 	if err != nil {
 		return err
 	}
@@ -139,7 +199,12 @@ func (q *Queue) writeQf(env *Envelope) error {
 		a.Abort()
 		return err
 	}
-	if err := a.Install(); err != nil {
+	if q.pool != nil {
+		err = a.Replace()
+	} else {
+		err = a.Install()
+	}
+	if err != nil {
 		return err
 	}
 	return q.syncDir()
@@ -291,7 +356,9 @@ func (q *Queue) Probe(id string) (size int64, locked bool, err error) {
 }
 
 // Remove deletes a message: qf (the commit record) first, then df. The
-// caller should hold the lock.
+// caller should hold the lock. The removal is not fsync'd, as in sendmail
+// and Postfix: the next message's directory fsync carries it, and a crash
+// before that at worst delivers the message again.
 func (q *Queue) Remove(id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("%q is not a queue ID", id)
@@ -301,12 +368,9 @@ func (q *Queue) Remove(id string) error {
 	}
 	var first error
 	for _, name := range []string{"qf" + id, "df" + id} {
-		if err := os.Remove(q.path(name[:2], id)); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+		if err := q.remove(q.path(name[:2], id)); err != nil && first == nil {
 			first = err
 		}
-	}
-	if err := q.syncDir(); err != nil && first == nil {
-		first = err
 	}
 	return first
 }
@@ -336,7 +400,7 @@ func (q *Queue) CleanTemp(age time.Duration) int {
 		if strings.HasPrefix(name, "df") && ValidID(name[2:]) {
 			if _, err := os.Lstat(q.path("qf", name[2:])); errors.Is(err, fs.ErrNotExist) {
 				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
-					if os.Remove(filepath.Join(q.Dir, name)) == nil {
+					if q.remove(filepath.Join(q.Dir, name)) == nil {
 						n++
 					}
 				}

@@ -8,7 +8,7 @@
 # machine: every Postfix transport is `discard` (or SMTP to a sink on
 # 127.0.0.1), gosendmail's DNS server is a dead loopback port, so its queue
 # runner can resolve no domain, and its mailertable routes the benchmark's
-# one recipient domain nowhere but to that sink, if any.
+# one recipient domain to the discard mailer or to that sink.
 
 # These are read by the scripts that source this file.
 # shellcheck disable=SC2034
@@ -188,8 +188,9 @@ except OSError:
 
 # gosendmail_config PORT MAX_CONNECTIONS [SINK_PORT]: write the daemon's
 # configuration. Every file it reads is a file of its own, empty but for the
-# mailertable, which with SINK_PORT routes sink.bench.example to
-# 127.0.0.1:SINK_PORT; so nothing in /etc/mail changes what is measured.
+# mailertable, which routes sink.bench.example to 127.0.0.1:SINK_PORT, or
+# without SINK_PORT to the discard mailer (as Postfix's transports are
+# discard); so nothing in /etc/mail changes what is measured.
 gosendmail_config() {
 	GS_PORT=$1
 	local max_conn=$2 sink_port=${3:-} dead_port f
@@ -197,7 +198,11 @@ gosendmail_config() {
 	for f in aliases local-host-names virtusertable trusted-users access mailertable; do
 		: >"$GS_DIR/$f"
 	done
-	[[ -z $sink_port ]] || echo "sink.bench.example smtp:[127.0.0.1]:$sink_port" >"$GS_DIR/mailertable"
+	if [[ -n $sink_port ]]; then
+		echo "sink.bench.example smtp:[127.0.0.1]:$sink_port" >"$GS_DIR/mailertable"
+	else
+		echo "sink.bench.example discard:" >"$GS_DIR/mailertable"
+	fi
 	# A port nothing listens on, for the DNS server: see the header.
 	dead_port=$(bench_free_port "$GS_PORT" "${PF_PORT:-0}" "${sink_port:-0}")
 	GS_CONFIG="$GS_DIR/gosendmail.toml"
