@@ -46,10 +46,10 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/version"
 )
 
-// queueSpares is how many emptied queue files the daemon keeps for reuse:
-// enough for a burst of a few hundred messages, each an inode without
-// data.
-const queueSpares = 1024
+// queueSpares is how many files of removed messages the daemon keeps for
+// reuse (safeio.Pool): at a few thousand messages a second, what one
+// second of removals leaves while the spares rest (safeio.Rest).
+const queueSpares = 4096
 
 // ShutdownGrace bounds how long a stop waits for messages being received.
 const ShutdownGrace = 2 * time.Minute
@@ -70,6 +70,12 @@ type Daemon struct {
 	runner *queue.Runner
 	dkim   *dkim.Tables    // nil: no signing
 	signOK map[string]bool // domains whose key signed since the last reload
+
+	progUser struct { // programUser's cache
+		sync.Mutex
+		key, name string
+		at        time.Time
+	}
 }
 
 // Run starts the daemon and blocks until ctx ends or a stop signal
@@ -191,7 +197,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	defer signal.Stop(hup)
 
 	d.log.Printf("", "starting daemon (gosendmail %s)", version.Version)
-	var lastMod, lastScan time.Time
+	var lastMod, lastScan, lastTrim time.Time
 	again := false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -223,6 +229,12 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 			again = d.pickupOnce()
 		case <-tick.C:
 			tables.check()
+			if time.Since(lastTrim) > time.Minute {
+				// Removed messages' bytes do not outstay a minute
+				// in spare files.
+				lastTrim = time.Now()
+				d.queue.Trim()
+			}
 		}
 	}
 }

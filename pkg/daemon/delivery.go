@@ -27,11 +27,25 @@ func (d *Daemon) routeTables(t *tables) func() *route.Tables {
 			Aliases:     t.aliases.Get,
 			Include:     route.ReadInclude,
 			UserExists:  route.UserExists,
-			ProgramUser: route.ProgramUser(cfg.Aliases, cfg.Delivery.DefaultUser),
+			ProgramUser: d.programUser(cfg),
 			Mailertable: func(dom string) (maps.Route, bool) { return t.mailer.Get().Lookup(dom) },
 			SmartHost:   cfg.Delivery.SmartHost,
 		}
 	}
+}
+
+// programUser is route.ProgramUser, looked up at most once a second: it
+// stats the aliases file and may read the passwd database, and the router
+// asks for it once per message.
+func (d *Daemon) programUser(cfg *config.Config) string {
+	d.progUser.Lock()
+	defer d.progUser.Unlock()
+	key := cfg.Aliases + "\x00" + cfg.Delivery.DefaultUser
+	if key != d.progUser.key || time.Since(d.progUser.at) > time.Second {
+		d.progUser.key, d.progUser.at = key, time.Now()
+		d.progUser.name = route.ProgramUser(cfg.Aliases, cfg.Delivery.DefaultUser)
+	}
+	return d.progUser.name
 }
 
 // remoteClient is the SMTP transport for the configuration.

@@ -288,15 +288,15 @@ type failure struct {
 
 // process runs one delivery attempt of one message.
 func (r *Runner) process(ctx context.Context, id string) {
-	unlock, err := r.Queue.Lock(id)
+	claim, err := r.Queue.Claim(id)
 	if err != nil {
 		if errors.Is(err, spool.ErrNotFound) {
 			r.forget(id)
 		}
 		return
 	}
-	defer unlock()
-	env, err := r.Queue.Read(id)
+	defer claim.Release()
+	env, err := r.Queue.ReadClaimed(id)
 	if err != nil {
 		if !errors.Is(err, spool.ErrNotFound) {
 			r.Log.Warnf(id, "queue: %v", err)
@@ -312,7 +312,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 	tables := r.Route()
 	start := time.Now()
 	open := func() (io.ReadCloser, error) { return os.Open(r.Queue.DataPath(id)) }
-	size := r.Queue.Size(id)
+	size := claim.Size
 
 	var failures, successes []failure
 	lastReason := ""

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,9 +21,18 @@ import (
 //
 // Spare names are Prefix followed by a number. Only one process may own a
 // Pool for a directory (the daemon owns queue_dir's): two processes would
-// hand out the same spare file. Spare files hold no data that matters; a
-// crash at any point leaves at most a spare with stale bytes, which the
+// hand out the same spare file. A spare keeps the bytes it had (unless it
+// is larger than BigSpare) until it is reused, cut to the new length then,
+// or Trim empties it: emptying each one at once would free its blocks
+// only to allocate them again. Spare files hold nothing that matters; a
+// crash at any point leaves at most spares with stale bytes, which the
 // next NewPool adopts and empties.
+//
+// Readers in other processes, and unlocked readers in this one, open queue
+// files without coordinating with the pool. A file is reused only after it
+// has rested Rest as a spare, so a reader that opened it under its old name
+// reads it whole long before it can change; readers that must not be
+// fooled even then read twice (spool's set-aside of a corrupt qf).
 //
 // Renames that must not replace a file use renameat2(RENAME_NOREPLACE), and
 // a rewrite swaps the new file with the old (RENAME_EXCHANGE) so the old
@@ -33,17 +43,32 @@ type Pool struct {
 	prefix string
 	perm   os.FileMode
 	max    int
+	rest   time.Duration // Rest; tests shorten it
 
 	mu    sync.Mutex
-	spare []string // names in dir, each an empty file
+	spare []spare // out of use, oldest first
 	next  uint64
 }
+
+// spare is a file out of use and since when.
+type spare struct {
+	name  string
+	since time.Time
+}
+
+// Rest is how long a file stays a spare before it is reused.
+const Rest = 200 * time.Millisecond
+
+// BigSpare is the size above which a file is emptied when it becomes a
+// spare, so that a burst of large messages frees its disk space when it
+// is delivered.
+const BigSpare = 16 << 10
 
 // NewPool returns a pool of at most max spare files in dir, named prefix
 // and a number, created with mode perm. Spare files already there (from
 // an earlier run) are adopted, emptied, up to max; the rest are removed.
 func NewPool(dir, prefix string, perm os.FileMode, max int) (*Pool, error) {
-	p := &Pool{dir: dir, prefix: prefix, perm: perm, max: max}
+	p := &Pool{dir: dir, prefix: prefix, perm: perm, max: max, rest: Rest}
 	d, err := os.Open(dir)
 	if err != nil {
 		return nil, err
@@ -63,12 +88,30 @@ func NewPool(dir, prefix string, perm os.FileMode, max int) (*Pool, error) {
 		}
 		path := filepath.Join(dir, n)
 		if len(p.spare) < max && p.empty(path) == nil {
-			p.spare = append(p.spare, n)
+			p.spare = append(p.spare, spare{name: n})
 			continue
 		}
 		os.Remove(path)
 	}
 	return p, nil
+}
+
+// Final is the name a file was installed under (InstallUnique may have
+// picked another than the one asked for).
+func (a *Atomic) Final() string { return a.final }
+
+// InstallUnique is Install for a file of a Pool that, while the final
+// name exists, tries the names (in the same directory) that next returns.
+// Final tells which name it got.
+func (a *Atomic) InstallUnique(next func() string) error {
+	if a.done {
+		return errors.New("safeio: commit after commit or abort")
+	}
+	a.done = true
+	if a.pool == nil {
+		return errors.New("safeio: InstallUnique of a file not made by a Pool")
+	}
+	return a.installPooled(false, next)
 }
 
 // number parses a spare name.
@@ -113,9 +156,9 @@ func (p *Pool) Spares() int {
 func (p *Pool) take() (name string, recycled bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if n := len(p.spare); n > 0 {
-		name = p.spare[n-1]
-		p.spare = p.spare[:n-1]
+	if len(p.spare) > 0 && time.Since(p.spare[0].since) >= p.rest {
+		name = p.spare[0].name
+		p.spare = p.spare[1:]
 		return name, true
 	}
 	name = p.prefix + strconv.FormatUint(p.next, 10)
@@ -131,7 +174,18 @@ func (p *Pool) give(name string) bool {
 	if len(p.spare) >= p.max {
 		return false
 	}
-	p.spare = append(p.spare, name)
+	p.spare = append(p.spare, spare{name: name, since: time.Now()})
+	return true
+}
+
+// giveSince returns a spare keeping its time of rest.
+func (p *Pool) giveSince(sp spare) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.spare) >= p.max {
+		return false
+	}
+	p.spare = append(p.spare, sp)
 	return true
 }
 
@@ -155,11 +209,11 @@ func (p *Pool) Create(final string) (*Atomic, error) {
 	for try := 0; ; try++ {
 		name, recycled := p.take()
 		path := filepath.Join(p.dir, name)
-		flags := os.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		flags := os.O_WRONLY | unix.O_NOFOLLOW
 		if !recycled {
 			flags |= os.O_CREATE | os.O_EXCL
 		}
-		f, err := os.OpenFile(path, flags, p.perm)
+		f, err := OpenFile(path, flags, p.perm)
 		if err != nil {
 			// A spare someone removed by hand, or a new name taken by
 			// a file we did not make: try the next one.
@@ -169,14 +223,14 @@ func (p *Pool) Create(final string) (*Atomic, error) {
 			return nil, err
 		}
 		crashPoint("create")
-		return &Atomic{f: f, tmp: path, final: final, pool: p}, nil
+		return &Atomic{f: f, tmp: path, final: final, pool: p, reuse: recycled}, nil
 	}
 }
 
 // Recycle takes the file at path (in the pool's directory) out of use: it
-// is renamed to a spare name and emptied, or removed when the pool is
-// full. A missing file is not an error. Like a removal, the change is not
-// fsync'd: after a crash the file may be back under its old name.
+// is renamed to a spare name, or removed when the pool is full. A missing
+// file is not an error. Like a removal, the change is not fsync'd: after a
+// crash the file may be back under its old name.
 func (p *Pool) Recycle(path string) error {
 	if filepath.Dir(path) != filepath.Clean(p.dir) {
 		return errors.New("safeio: pool file outside the pool's directory")
@@ -192,28 +246,50 @@ func (p *Pool) Recycle(path string) error {
 		return err
 	}
 	name := p.newName()
-	spare := filepath.Join(p.dir, name)
-	if err := renameNoReplace(path, spare); err != nil {
+	sparePath := filepath.Join(p.dir, name)
+	if err := renameNoReplace(path, sparePath); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		return err
 	}
-	if err := p.empty(spare); err != nil {
-		os.Remove(spare)
-		return nil // the file is out of use either way
+	if fi, err := os.Lstat(sparePath); err != nil || fi.Size() > BigSpare {
+		if p.empty(sparePath) != nil {
+			os.Remove(sparePath)
+			return nil
+		}
 	}
 	if !p.give(name) {
-		os.Remove(spare)
+		os.Remove(sparePath)
 	}
 	return nil
 }
 
-// installPooled moves a's spare file to its final name (commit of a pool file).
-// With replace the old final file, if any, becomes a spare.
-func (a *Atomic) installPooled(replace bool) error {
-	if err := a.truncateHere(); err != nil {
-		return a.failPooled(err)
+// Trim empties the spare files, so that the bytes of removed files do not
+// stay on disk under spare names while the pool is idle. The daemon calls
+// it from time to time; spares being trimmed are not handed out.
+func (p *Pool) Trim() {
+	p.mu.Lock()
+	spares := p.spare
+	p.spare = nil
+	p.mu.Unlock()
+	for _, sp := range spares {
+		path := filepath.Join(p.dir, sp.name)
+		if p.empty(path) != nil || !p.giveSince(sp) {
+			os.Remove(path)
+		}
+	}
+}
+
+// installPooled moves a's spare file to its final name (commit of a pool
+// file): trying the names next gives while the final one exists, when next
+// is set; with replace, the old final file, if any, becomes a spare.
+func (a *Atomic) installPooled(replace bool, next func() string) error {
+	if a.reuse {
+		// A spare may be longer than what was written into it.
+		if err := a.f.Truncate(a.n); err != nil {
+			return a.failPooled(err)
+		}
 	}
 	crashPoint("write")
 	if err := a.f.Sync(); err != nil {
@@ -226,8 +302,15 @@ func (a *Atomic) installPooled(replace bool) error {
 	}
 	a.f = nil
 	if !replace {
-		if err := renameNoReplace(a.tmp, a.final); err != nil {
-			return a.failPooled(err)
+		for try := 0; ; try++ {
+			err := renameNoReplace(a.tmp, a.final)
+			if err == nil {
+				break
+			}
+			if next == nil || !errors.Is(err, os.ErrExist) || try >= 100 {
+				return a.failPooled(err)
+			}
+			a.final = filepath.Join(filepath.Dir(a.final), next())
 		}
 		crashPoint("rename")
 		return nil
@@ -235,11 +318,10 @@ func (a *Atomic) installPooled(replace bool) error {
 	switch err := unix.Renameat2(unix.AT_FDCWD, a.tmp, unix.AT_FDCWD, a.final, unix.RENAME_EXCHANGE); {
 	case err == nil:
 		crashPoint("rename")
-		// a.tmp now names the old file: empty it and keep it.
-		if a.pool.empty(a.tmp) == nil && a.pool.give(filepath.Base(a.tmp)) {
-			return nil
+		// a.tmp now names the old file: keep it as a spare.
+		if !a.pool.give(filepath.Base(a.tmp)) {
+			os.Remove(a.tmp)
 		}
-		os.Remove(a.tmp)
 		return nil
 	case errors.Is(err, unix.ENOENT):
 		// No old file: a plain rename (which may race with a new one,
@@ -255,30 +337,13 @@ func (a *Atomic) installPooled(replace bool) error {
 	return nil
 }
 
-// truncateHere cuts a recycled file at what was written, in case it was
-// not empty.
-func (a *Atomic) truncateHere() error {
-	off, err := a.f.Seek(0, 1)
-	if err != nil {
-		return err
-	}
-	fi, err := a.f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Size() == off {
-		return nil
-	}
-	return a.f.Truncate(off)
-}
-
-// failPooled gives the spare back (emptied) after a failed install.
+// failPooled gives the spare back after a failed install.
 func (a *Atomic) failPooled(err error) error {
 	if a.f != nil {
 		a.f.Close()
 		a.f = nil
 	}
-	if a.pool.empty(a.tmp) != nil || !a.pool.give(filepath.Base(a.tmp)) {
+	if !a.pool.give(filepath.Base(a.tmp)) {
 		os.Remove(a.tmp)
 	}
 	return err

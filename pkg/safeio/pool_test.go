@@ -34,6 +34,17 @@ func names(t *testing.T, dir string) []string {
 	return out
 }
 
+// newPool is NewPool with no rest: spares are reused at once.
+func newPool(t *testing.T, dir string, max int) *Pool {
+	t.Helper()
+	p, err := NewPool(dir, "rf", 0o600, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.rest = 0
+	return p
+}
+
 func write(t *testing.T, p *Pool, final, content string, replace bool) {
 	t.Helper()
 	a, err := p.Create(final)
@@ -55,10 +66,7 @@ func write(t *testing.T, p *Pool, final, content string, replace bool) {
 
 func TestPoolReusesInodes(t *testing.T) {
 	dir := t.TempDir()
-	p, err := NewPool(dir, "rf", 0o600, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPool(t, dir, 4)
 	a := filepath.Join(dir, "dfA")
 	write(t, p, a, "a long first message body", false)
 	first := ino(t, a)
@@ -71,7 +79,11 @@ func TestPoolReusesInodes(t *testing.T) {
 	if p.Spares() != 1 {
 		t.Fatalf("spares = %d, want 1", p.Spares())
 	}
-	// The spare is empty: no old message lingers under its name.
+	// Trim empties the spares: no old message lingers under their names.
+	p.Trim()
+	if p.Spares() != 1 {
+		t.Fatalf("spares after Trim = %d, want 1", p.Spares())
+	}
 	for _, n := range names(t, dir) {
 		if fi, _ := os.Stat(filepath.Join(dir, n)); fi.Size() != 0 {
 			t.Fatalf("spare %s holds %d bytes", n, fi.Size())
@@ -93,7 +105,7 @@ func TestPoolReusesInodes(t *testing.T) {
 
 func TestPoolInstallNeverReplaces(t *testing.T) {
 	dir := t.TempDir()
-	p, _ := NewPool(dir, "rf", 0o600, 4)
+	p := newPool(t, dir, 4)
 	final := filepath.Join(dir, "qfX")
 	os.WriteFile(final, []byte("theirs"), 0o600)
 	a, err := p.Create(final)
@@ -116,7 +128,7 @@ func TestPoolInstallNeverReplaces(t *testing.T) {
 
 func TestPoolReplaceKeepsOldInode(t *testing.T) {
 	dir := t.TempDir()
-	p, _ := NewPool(dir, "rf", 0o600, 4)
+	p := newPool(t, dir, 4)
 	final := filepath.Join(dir, "qfX")
 	write(t, p, final, "version one, longer", false)
 	old := ino(t, final)
@@ -141,7 +153,7 @@ func TestPoolReplaceKeepsOldInode(t *testing.T) {
 
 func TestPoolAbortAndLimit(t *testing.T) {
 	dir := t.TempDir()
-	p, _ := NewPool(dir, "rf", 0o600, 1)
+	p := newPool(t, dir, 1)
 	a, err := p.Create(filepath.Join(dir, "dfA"))
 	if err != nil {
 		t.Fatal(err)
@@ -178,10 +190,7 @@ func TestNewPoolAdoptsSpares(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "rf012"), []byte("not ours"), 0o600)
 	os.Symlink("/etc/passwd", filepath.Join(dir, "rf3"))
 	os.WriteFile(filepath.Join(dir, "qfKEEP"), []byte("a message"), 0o600)
-	p, err := NewPool(dir, "rf", 0o600, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPool(t, dir, 2)
 	if p.Spares() != 2 {
 		t.Fatalf("spares = %d, want 2", p.Spares())
 	}
@@ -207,5 +216,50 @@ func TestNewPoolAdoptsSpares(t *testing.T) {
 	write(t, p, filepath.Join(dir, "c"), "3", false)
 	if _, err := os.Stat(filepath.Join(dir, "rf13")); err == nil {
 		t.Fatal("rf13 should have been renamed into place")
+	}
+}
+
+func TestPoolRest(t *testing.T) {
+	dir := t.TempDir()
+	p, err := NewPool(dir, "rf", 0o600, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(dir, "qfA")
+	write(t, p, a, "envelope", false)
+	old := ino(t, a)
+	p.Recycle(a)
+	// A reader that opened qfA just before may still be reading it: the
+	// spare is not reused before it has rested.
+	b := filepath.Join(dir, "qfB")
+	write(t, p, b, "other", false)
+	if ino(t, b) == old {
+		t.Fatal("a spare was reused before its rest")
+	}
+	p.rest = 0
+	c := filepath.Join(dir, "qfC")
+	write(t, p, c, "third", false)
+	if ino(t, c) != old {
+		t.Fatal("a rested spare was not reused")
+	}
+}
+
+func TestPoolEmptiesBigSpares(t *testing.T) {
+	dir := t.TempDir()
+	p := newPool(t, dir, 4)
+	big := filepath.Join(dir, "dfBig")
+	small := filepath.Join(dir, "dfSmall")
+	write(t, p, big, string(make([]byte, BigSpare+1)), false)
+	write(t, p, small, "small", false)
+	p.Recycle(big)
+	p.Recycle(small)
+	var sizes []int64
+	for _, n := range names(t, dir) {
+		fi, _ := os.Stat(filepath.Join(dir, n))
+		sizes = append(sizes, fi.Size())
+	}
+	sort.Slice(sizes, func(i, j int) bool { return sizes[i] < sizes[j] })
+	if len(sizes) != 2 || sizes[0] != 0 || sizes[1] != 5 {
+		t.Fatalf("spare sizes %v, want [0 5]: a big file must free its space at once", sizes)
 	}
 }

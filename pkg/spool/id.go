@@ -19,6 +19,7 @@ var seq struct {
 	sync.Mutex
 	n    int
 	init bool
+	pid  int // os.Getpid is a system call each time
 }
 
 // NewID returns a sendmail 8.12+ style queue ID for time t:
@@ -31,12 +32,13 @@ func NewID(t time.Time) string {
 	seq.Lock()
 	if !seq.init {
 		seq.n = rand.IntN(60 * 60)
+		seq.pid = os.Getpid()
 		seq.init = true
 	}
-	n := seq.n
+	n, pid := seq.n, seq.pid
 	seq.n = (seq.n + 1) % (60 * 60)
 	seq.Unlock()
-	return formatID(t.UTC(), n, os.Getpid())
+	return formatID(t.UTC(), n, pid)
 }
 
 func formatID(t time.Time, n, pid int) string {

@@ -17,6 +17,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ func Open(dir string) *Queue {
 // Recycle makes the queue reuse the files of removed messages for new ones
 // (safeio.Pool), keeping at most spares of them, as spare files named
 // rf<N>. Only the process that owns queue_dir (the daemon) may call it.
+// The owner should call Trim from time to time.
 func (q *Queue) Recycle(spares int) error {
 	p, err := safeio.NewPool(q.Dir, "rf", 0o600, spares)
 	if err != nil {
@@ -57,6 +59,13 @@ func (q *Queue) Recycle(spares int) error {
 	}
 	q.pool = p
 	return nil
+}
+
+// Trim empties the spare files (safeio.Pool.Trim), if recycling.
+func (q *Queue) Trim() {
+	if q.pool != nil {
+		q.pool.Trim()
+	}
 }
 
 // create starts writing a queue file: in a spare file when recycling,
@@ -128,44 +137,56 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 var errTaken = errors.New("queue ID in use")
 
 func (q *Queue) create1(env *Envelope, body io.Reader, try int) error {
-	if _, err := os.Lstat(q.path("qf", env.ID)); err == nil {
-		return errTaken
+	if q.pool != nil {
+		return q.createPooled(env, body)
 	}
-	if _, err := os.Lstat(q.DataPath(env.ID)); err == nil {
+	if _, err := os.Lstat(q.path("qf", env.ID)); err == nil {
 		return errTaken
 	}
 	// The df needs no temporary name: without its qf it is not a
 	// message, and CleanTemp removes it if the writer dies.
-	var df *safeio.Atomic
+	f, err := safeio.CreateExclusive(q.DataPath(env.ID), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return errTaken
+	}
+	if err != nil {
+		return err
+	}
+	return q.commit(env, body, safeio.Opened(f), nil)
+}
+
+// createPooled is Create when recycling: the df is written in a spare
+// file and placed under the first free ID, so no name is looked up
+// before (renameat2 refuses to replace a file).
+func (q *Queue) createPooled(env *Envelope, body io.Reader) error {
+	df, err := q.pool.Create(q.DataPath(env.ID))
+	if err != nil {
+		return err
+	}
+	return q.commit(env, body, df, func() string {
+		env.ID = NewID(time.Now())
+		return "df" + env.ID
+	})
+}
+
+// commit writes body into df, installs it (under another ID from nextDf,
+// when set and env.ID's df exists), then writes and installs the qf (the
+// commit point) and fsyncs the directory once for both names.
+func (q *Queue) commit(env *Envelope, body io.Reader, df *safeio.Atomic, nextDf func() string) error {
+	if _, err := io.Copy(df, body); err != nil {
+		df.Abort()
+		return err
+	}
 	var err error
-	if q.pool != nil {
-		df, err = q.pool.Create(q.DataPath(env.ID))
+	if nextDf != nil {
+		err = df.InstallUnique(nextDf)
 	} else {
-		var f *os.File
-		f, err = safeio.CreateExclusive(q.DataPath(env.ID), 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return errTaken
-		}
-		if err == nil {
-			df = safeio.Opened(f)
-		}
+		err = df.Install()
 	}
 	if err != nil {
 		return err
 	}
 	undo := func() { q.remove(q.DataPath(env.ID)) }
-	if _, err := io.Copy(df, body); err != nil {
-		df.Abort()
-		undo()
-		return err
-	}
-	if err := df.Install(); err != nil {
-		// A df that appeared since the Lstat is another writer's; ours
-		// never reached its name.
-		return err
-	}
-	// The df is on disk; the qf is the commit point, and one directory
-	// fsync makes both names durable.
 	a, err := q.create(q.path("tf", env.ID), q.path("qf", env.ID))
 	if err != nil {
 		undo()
@@ -225,32 +246,92 @@ func (q *Queue) Read(id string) (*Envelope, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("%q is not a queue ID", id)
 	}
-	f, err := os.OpenFile(q.path("qf", id), os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, ErrNotFound
-		}
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxQfSize+1))
-	f.Close()
+	env, err := q.readQf(id)
 	if err != nil {
 		return nil, err
-	}
-	env, err := Unmarshal(id, data)
-	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
-			if rerr := os.Rename(q.path("qf", id), q.path("Qf", id)); rerr == nil {
-				return nil, fmt.Errorf("%s: %w; set aside as Qf%s", id, err, id)
-			}
-		}
-		return nil, fmt.Errorf("%s: %w", id, err)
 	}
 	if _, err := os.Lstat(q.DataPath(id)); err != nil {
 		// Being removed by hand (df goes before qf in "rm *ID").
 		return nil, ErrNotFound
 	}
 	return env, nil
+}
+
+// ReadClaimed is Read for the holder of the message's Claim, whose df is
+// there.
+func (q *Queue) ReadClaimed(id string) (*Envelope, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("%q is not a queue ID", id)
+	}
+	return q.readQf(id)
+}
+
+// readQf reads and parses a qf, setting a corrupt one aside. A qf that
+// does not parse is read again first, and set aside only if it reads the
+// same: the daemon reuses the files of removed messages (Recycle), so a
+// reader that opened a qf as its message was removed may, once in a very
+// long while, read a file that has meanwhile become another.
+func (q *Queue) readQf(id string) (*Envelope, error) {
+	data, err := q.readQfBytes(id)
+	if err != nil {
+		return nil, err
+	}
+	env, err := Unmarshal(id, data)
+	if err == nil {
+		return env, nil
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	again, rerr := q.readQfBytes(id)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if env, err2 := Unmarshal(id, again); err2 == nil {
+		return env, nil
+	}
+	if bytes.Equal(again, data) {
+		if rerr := os.Rename(q.path("qf", id), q.path("Qf", id)); rerr == nil {
+			return nil, fmt.Errorf("%s: %w; set aside as Qf%s", id, err, id)
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", id, err)
+}
+
+func (q *Queue) readQfBytes(id string) ([]byte, error) {
+	f, err := safeio.OpenFile(q.path("qf", id), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	defer f.Close()
+	return readSmall(f, MaxQfSize)
+}
+
+// readSmall reads a whole file of at most max+1 bytes, sized by fstat so
+// that a file read in one piece costs one read and one more that sees EOF.
+func readSmall(f *os.File, max int64) ([]byte, error) {
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil {
+		size = min(fi.Size(), max) + 1
+	}
+	buf := make([]byte, 0, size)
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, err
+		case int64(len(buf)) > max:
+			return buf, nil // too large: the caller says so
+		case len(buf) == cap(buf):
+			buf = append(buf, 0)[:len(buf)] // grew while we read
+		}
+	}
 }
 
 // IDs lists the IDs of all committed messages, sorted.
@@ -312,10 +393,26 @@ func (q *Queue) Size(id string) int64 {
 // Lock takes the message's exclusive lock without waiting. The returned
 // function releases it.
 func (q *Queue) Lock(id string) (unlock func(), err error) {
+	c, err := q.Claim(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.Release, nil
+}
+
+// Claim is a message held by one deliverer: its df open and locked.
+type Claim struct {
+	f    *os.File
+	Size int64 // of the df
+}
+
+// Claim takes the message's exclusive lock without waiting, as Lock, and
+// keeps its df open: the size and the data come from that one open.
+func (q *Queue) Claim(id string) (*Claim, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("%q is not a queue ID", id)
 	}
-	f, err := os.OpenFile(q.DataPath(id), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := safeio.OpenFile(q.DataPath(id), os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, ErrNotFound
@@ -329,8 +426,16 @@ func (q *Queue) Lock(id string) (unlock func(), err error) {
 		}
 		return nil, err
 	}
-	return func() { f.Close() }, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Claim{f: f, Size: st.Size}, nil
 }
+
+// Release gives the lock up.
+func (c *Claim) Release() { c.f.Close() }
 
 // Locked reports whether another process holds the message's lock.
 func (q *Queue) Locked(id string) bool {
@@ -363,8 +468,10 @@ func (q *Queue) Remove(id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("%q is not a queue ID", id)
 	}
-	if _, err := os.Lstat(q.path("qf", id)); err != nil {
-		return ErrNotFound
+	if q.pool == nil {
+		if _, err := os.Lstat(q.path("qf", id)); err != nil {
+			return ErrNotFound
+		}
 	}
 	var first error
 	for _, name := range []string{"qf" + id, "df" + id} {
