@@ -540,7 +540,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 	}
 
 	if len(pending) == 0 {
-		if err := r.Queue.Remove(id); err != nil {
+		if err := r.Queue.RemoveClaimed(id, claim); err != nil {
 			r.Log.Warnf(id, "queue: %v", err)
 		}
 		r.forget(id)

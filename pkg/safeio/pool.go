@@ -231,7 +231,11 @@ func (p *Pool) Create(final string) (*Atomic, error) {
 // is renamed to a spare name, or removed when the pool is full. A missing
 // file is not an error. Like a removal, the change is not fsync'd: after a
 // crash the file may be back under its old name.
-func (p *Pool) Recycle(path string) error {
+func (p *Pool) Recycle(path string) error { return p.RecycleSized(path, -1) }
+
+// RecycleSized is Recycle for a file whose size the caller knows, which
+// saves a stat; -1 means unknown.
+func (p *Pool) RecycleSized(path string, size int64) error {
 	if filepath.Dir(path) != filepath.Clean(p.dir) {
 		return errors.New("safeio: pool file outside the pool's directory")
 	}
@@ -253,7 +257,14 @@ func (p *Pool) Recycle(path string) error {
 		}
 		return err
 	}
-	if fi, err := os.Lstat(sparePath); err != nil || fi.Size() > BigSpare {
+	if size < 0 {
+		if fi, err := os.Lstat(sparePath); err == nil {
+			size = fi.Size()
+		} else {
+			size = BigSpare + 1
+		}
+	}
+	if size > BigSpare {
 		if p.empty(sparePath) != nil {
 			os.Remove(sparePath)
 			return nil

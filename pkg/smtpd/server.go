@@ -66,7 +66,11 @@ func Bind(l config.Listen) (net.Listener, error) {
 	if !strings.Contains(addr, ":") {
 		addr = ":" + addr
 	}
-	ln, err := net.Listen("tcp", addr)
+	// No TCP keep-alive: the SMTP timeouts end dead sessions, as in
+	// sendmail and Postfix, and Go's default costs four setsockopt calls
+	// on every accepted connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 	}

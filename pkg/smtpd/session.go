@@ -57,8 +57,8 @@ var _ smtp.Backend = (*Backend)(nil)
 // Store keeps an accepted message durably: the queue (*spool.Queue), or
 // the maildrop for sendmail -bs. Create sets env.ID (keeping it if free).
 type Store interface {
-	Create(env *spool.Envelope, body io.Reader) error
-	Size(id string) int64
+	// CreateSize queues the message and returns its size.
+	CreateSize(env *spool.Envelope, body io.Reader) (int64, error)
 	Remove(id string) error
 }
 
@@ -300,7 +300,8 @@ func (s *Session) Data(r io.Reader) error {
 		return nil
 	}
 	env.Priority = 30000
-	if err := s.b.Queue.Create(env, body); err != nil {
+	size, err := s.b.Queue.CreateSize(env, body)
+	if err != nil {
 		return s.dataError(err)
 	}
 	if s.b.SignCheck != nil && s.leaves(env) {
@@ -311,7 +312,6 @@ func (s *Session) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Please try again later"}
 		}
 	}
-	size := s.b.Queue.Size(env.ID)
 	s.b.Log.Received(env.ID, displayAddr(s.from), size, len(env.Rcpts), cr.msgid, s.proto(), s.b.Listener.Name, s.relay)
 	if s.b.Queued != nil {
 		s.b.Queued(env.ID)

@@ -98,12 +98,11 @@ func (stdioAddr) String() string  { return "localhost" }
 // the sendmail command does: the daemon's pickup then treats them like
 // any local submission (the sender given in MAIL FROM counts as -f).
 type DropStore struct {
-	Dir   string
-	sizes map[string]int64
+	Dir string
 }
 
-// Create writes a drop file for env and body.
-func (d *DropStore) Create(env *spool.Envelope, body io.Reader) error {
+// CreateSize writes a drop file for env and body.
+func (d *DropStore) CreateSize(env *spool.Envelope, body io.Reader) (int64, error) {
 	de := &maildrop.Envelope{ID: env.ID, Created: env.Created, Sender: env.Sender, SenderSet: true,
 		BodyType: env.BodyType, EnvID: env.EnvID, Ret: env.Ret}
 	for _, r := range env.Rcpts {
@@ -111,21 +110,17 @@ func (d *DropStore) Create(env *spool.Envelope, body io.Reader) error {
 	}
 	w, err := maildrop.Create(d.Dir, de)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := io.Copy(w, body); err != nil {
 		w.Abort()
-		return err
+		return 0, err
 	}
 	if err := w.Commit(); err != nil {
-		return err
+		return 0, err
 	}
 	env.ID = w.ID
-	if d.sizes == nil {
-		d.sizes = map[string]int64{}
-	}
-	d.sizes[w.ID] = w.Size()
-	return nil
+	return w.Size(), nil
 }
 
 // Remove deletes a drop file this store wrote (an acceptance undone).
@@ -135,9 +130,6 @@ func (d *DropStore) Remove(id string) error {
 	}
 	return os.Remove(filepath.Join(d.Dir, id))
 }
-
-// Size is the size of a message this store wrote.
-func (d *DropStore) Size(id string) int64 { return d.sizes[id] }
 
 var _ Store = (*DropStore)(nil)
 

@@ -17,6 +17,7 @@
 package spool
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,9 +80,12 @@ func (q *Queue) create(tmp, final string) (*safeio.Atomic, error) {
 }
 
 // remove takes a queue file out of use.
-func (q *Queue) remove(path string) error {
+func (q *Queue) remove(path string) error { return q.removeHint(path, -1) }
+
+// removeHint is remove with the file's size if known (-1 if not).
+func (q *Queue) removeHint(path string, size int64) error {
 	if q.pool != nil {
-		return q.pool.Recycle(path)
+		return q.pool.RecycleSized(path, size)
 	}
 	err := os.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -115,6 +120,12 @@ var ErrLocked = errors.New("message is being delivered; try again later")
 // Create adds a message. If env.ID is empty or taken, a new ID is assigned.
 // body is copied into df once. On error nothing of the message remains.
 func (q *Queue) Create(env *Envelope, body io.Reader) error {
+	_, err := q.CreateSize(env, body)
+	return err
+}
+
+// CreateSize is Create that also returns the size of the df.
+func (q *Queue) CreateSize(env *Envelope, body io.Reader) (int64, error) {
 	if env.Created.IsZero() {
 		env.Created = time.Now()
 	}
@@ -122,12 +133,12 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 		if env.ID == "" || try > 0 {
 			env.ID = NewID(time.Now())
 		}
-		err := q.create1(env, body, try)
+		size, err := q.create1(env, body)
 		if !errors.Is(err, errTaken) {
-			return err
+			return size, err
 		}
 		if try > 100 {
-			return fmt.Errorf("spool: no free queue ID in %s", q.Dir)
+			return 0, fmt.Errorf("spool: no free queue ID in %s", q.Dir)
 		}
 	}
 }
@@ -136,21 +147,21 @@ func (q *Queue) Create(env *Envelope, body io.Reader) error {
 // read from the body yet.
 var errTaken = errors.New("queue ID in use")
 
-func (q *Queue) create1(env *Envelope, body io.Reader, try int) error {
+func (q *Queue) create1(env *Envelope, body io.Reader) (int64, error) {
 	if q.pool != nil {
 		return q.createPooled(env, body)
 	}
 	if _, err := os.Lstat(q.path("qf", env.ID)); err == nil {
-		return errTaken
+		return 0, errTaken
 	}
 	// The df needs no temporary name: without its qf it is not a
 	// message, and CleanTemp removes it if the writer dies.
 	f, err := safeio.CreateExclusive(q.DataPath(env.ID), 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return errTaken
+		return 0, errTaken
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return q.commit(env, body, safeio.Opened(f), nil)
 }
@@ -158,10 +169,10 @@ func (q *Queue) create1(env *Envelope, body io.Reader, try int) error {
 // createPooled is Create when recycling: the df is written in a spare
 // file and placed under the first free ID, so no name is looked up
 // before (renameat2 refuses to replace a file).
-func (q *Queue) createPooled(env *Envelope, body io.Reader) error {
+func (q *Queue) createPooled(env *Envelope, body io.Reader) (int64, error) {
 	df, err := q.pool.Create(q.DataPath(env.ID))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return q.commit(env, body, df, func() string {
 		env.ID = NewID(time.Now())
@@ -172,44 +183,56 @@ func (q *Queue) createPooled(env *Envelope, body io.Reader) error {
 // commit writes body into df, installs it (under another ID from nextDf,
 // when set and env.ID's df exists), then writes and installs the qf (the
 // commit point) and fsyncs the directory once for both names.
-func (q *Queue) commit(env *Envelope, body io.Reader, df *safeio.Atomic, nextDf func() string) error {
-	if _, err := io.Copy(df, body); err != nil {
-		df.Abort()
-		return err
+func (q *Queue) commit(env *Envelope, body io.Reader, df *safeio.Atomic, nextDf func() string) (int64, error) {
+	// Through a buffer: the message arrives in pieces (a Received field,
+	// then the client's lines), and a small one should be one write.
+	bw := copyBufs.Get().(*bufio.Writer)
+	bw.Reset(df)
+	size, err := io.Copy(bw, body)
+	if err == nil {
+		err = bw.Flush()
 	}
-	var err error
+	bw.Reset(nil)
+	copyBufs.Put(bw)
+	if err != nil {
+		df.Abort()
+		return 0, err
+	}
 	if nextDf != nil {
 		err = df.InstallUnique(nextDf)
 	} else {
 		err = df.Install()
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	undo := func() { q.remove(q.DataPath(env.ID)) }
 	a, err := q.create(q.path("tf", env.ID), q.path("qf", env.ID))
 	if err != nil {
 		undo()
-		return err
+		return 0, err
 	}
 	if _, err := a.Write(env.Marshal()); err != nil {
 		a.Abort()
 		undo()
-		return err
+		return 0, err
 	}
 	if err := a.Install(); err != nil {
 		undo()
-		return err
+		return 0, err
 	}
 	if err := q.syncDir(); err != nil {
 		// The qf may or may not survive a crash; the caller reports a
 		// failure, so take the message back.
 		q.remove(q.path("qf", env.ID))
 		undo()
-		return err
+		return 0, err
 	}
-	return nil
+	return size, nil
 }
+
+// copyBufs are Create's write buffers.
+var copyBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 func (q *Queue) writeQf(env *Envelope) error {
 	a, err := q.create(q.path("tf", env.ID), q.path("qf", env.ID))
@@ -310,15 +333,14 @@ func (q *Queue) readQfBytes(id string) ([]byte, error) {
 	return readSmall(f, MaxQfSize)
 }
 
-// readSmall reads a whole file of at most max+1 bytes, sized by fstat so
-// that a file read in one piece costs one read and one more that sees EOF.
+// readSmall reads a whole file of at most max+1 bytes. A qf is small:
+// one read of 4 KB takes it, and a short read of a regular file is its end
+// (Linux returns less than asked only at EOF), so that is two system calls
+// fewer than io.ReadAll after an fstat.
 func readSmall(f *os.File, max int64) ([]byte, error) {
-	size := int64(512)
-	if fi, err := f.Stat(); err == nil {
-		size = min(fi.Size(), max) + 1
-	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, 4096)
 	for {
+		want := cap(buf) - len(buf)
 		n, err := f.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		switch {
@@ -328,9 +350,10 @@ func readSmall(f *os.File, max int64) ([]byte, error) {
 			return nil, err
 		case int64(len(buf)) > max:
 			return buf, nil // too large: the caller says so
-		case len(buf) == cap(buf):
-			buf = append(buf, 0)[:len(buf)] // grew while we read
+		case n < want:
+			return buf, nil
 		}
+		buf = append(buf, 0)[:len(buf)]
 	}
 }
 
@@ -473,13 +496,25 @@ func (q *Queue) Remove(id string) error {
 			return ErrNotFound
 		}
 	}
-	var first error
-	for _, name := range []string{"qf" + id, "df" + id} {
-		if err := q.remove(q.path(name[:2], id)); err != nil && first == nil {
-			first = err
-		}
+	return q.removeSized(id, -1)
+}
+
+// RemoveClaimed is Remove for the holder of the message's Claim.
+func (q *Queue) RemoveClaimed(id string, c *Claim) error {
+	if !ValidID(id) {
+		return fmt.Errorf("%q is not a queue ID", id)
 	}
-	return first
+	return q.removeSized(id, c.Size)
+}
+
+// removeSized removes qf and df; dfSize (-1: unknown) spares the pool a
+// stat of the df.
+func (q *Queue) removeSized(id string, dfSize int64) error {
+	err := q.removeHint(q.path("qf", id), 0) // a qf is small
+	if err2 := q.removeHint(q.DataPath(id), dfSize); err == nil {
+		err = err2
+	}
+	return err
 }
 
 // CleanTemp removes temporary files (tf, dt) and data files without an
