@@ -12,6 +12,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/daemon"
 	"github.com/gosendmail/gosendmail/pkg/dkim"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
+	"github.com/gosendmail/gosendmail/pkg/privlocal"
 	"github.com/gosendmail/gosendmail/pkg/version"
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cobra"
@@ -40,6 +41,17 @@ sendmail -q).`,
 		},
 	}
 	root.PersistentFlags().StringVar(&cfgFlag, "config", "", "configuration file (default $GOSENDMAIL_CONFIG or "+config.DefaultPath+")")
+	root.AddCommand(&cobra.Command{
+		Use:    "local-agent",
+		Short:  "the privileged local delivery part (started by the daemon, not by hand)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, named := config.Locate(cfgFlag)
+			code = privlocal.Main(path, named, os.Stderr)
+			return nil
+		},
+	})
 	root.AddCommand(&cobra.Command{
 		Use:   "config",
 		Short: "print the effective configuration, defaults filled in",

@@ -63,6 +63,7 @@ package aliases
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -134,6 +135,21 @@ func (m *Map) Lookup(name string) ([]Target, bool) {
 	// A copy: the Map is shared, and a caller that appends to or edits the
 	// result must not change it for everybody else.
 	return slices.Clone(e.targets), true
+}
+
+// All yields every alias name (lower-cased) with its targets, in no
+// particular order. The targets must not be changed.
+func (m *Map) All() iter.Seq2[string, []Target] {
+	return func(yield func(string, []Target) bool) {
+		if m == nil {
+			return
+		}
+		for name, e := range m.entries {
+			if !yield(name, e.targets) {
+				return
+			}
+		}
+	}
 }
 
 // Len is the number of aliases.

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gosendmail/gosendmail/pkg/maps"
 )
 
 // Load reads the alias file at path. When the file cannot be opened the map
@@ -504,4 +506,14 @@ func parseAddress(raw, s string, noAlias bool) (Target, string) {
 		return t, fmt.Sprintf("bad address %q", raw)
 	}
 	return t, ""
+}
+
+// Watch keeps the alias file at path parsed and current (maps.Watched):
+// the map in force is usable with the errors, bad entries left out and
+// reported through opt.OnError.
+func Watch(path string, opt maps.WatchOptions) *maps.Watched[*Map] {
+	return maps.NewWatched(path, func(name string, r io.Reader) (*Map, error) {
+		m, errs := Parse(name, r)
+		return m, errors.Join(errs...)
+	}, opt)
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/mailq"
 	"github.com/gosendmail/gosendmail/pkg/maps"
 	"github.com/gosendmail/gosendmail/pkg/pickup"
+	"github.com/gosendmail/gosendmail/pkg/privlocal"
 	"github.com/gosendmail/gosendmail/pkg/queue"
 	"github.com/gosendmail/gosendmail/pkg/smtpd"
 	"github.com/gosendmail/gosendmail/pkg/spool"
@@ -68,8 +69,9 @@ type Daemon struct {
 
 	nudge  chan struct{}
 	runner *queue.Runner
-	dkim   *dkim.Tables    // nil: no signing
-	signOK map[string]bool // domains whose key signed since the last reload
+	priv   *privlocal.Client // the privileged local delivery part; nil when not needed
+	dkim   *dkim.Tables      // nil: no signing
+	signOK map[string]bool   // domains whose key signed since the last reload
 
 	progUser struct { // programUser's cache
 		sync.Mutex
@@ -116,6 +118,11 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	if err := d.prepare(); err != nil {
 		return fail(err)
 	}
+	if d.priv != nil {
+		// Last out: the runner, stopped by a later defer, may still be
+		// delivering through it.
+		defer d.priv.Close()
+	}
 	d.queue = spool.Open(cfg.QueueDir)
 	// The daemon owns queue_dir: removed messages' files are reused for
 	// new ones instead of allocating inodes (spool.Queue.Recycle).
@@ -155,6 +162,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		Remote:      remoteClient(cfg),
 		Local: &localAgent{
 			agent:  &local.Agent{SpoolDir: cfg.MailSpoolDir, Hostname: cfg.Hostname},
+			priv:   d.priv,
 			format: func() string { return d.config().Delivery.LocalFormat },
 		},
 		Log: d.log,
@@ -196,6 +204,27 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// stopAll ends the listeners (finishing the transactions in flight)
+	// and the runner.
+	stopAll := func(code int) int {
+		ln.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+		for _, srv := range servers {
+			if err := srv.Shutdown(sctx); err != nil {
+				d.log.Warnf("", "listener %s: %v", srv.Listen.Name, err)
+			}
+		}
+		cancel()
+		stopRunner()
+		<-runnerDone
+		d.log.Printf("", "daemon stopped")
+		return code
+	}
+	var privDone <-chan struct{} // nil: never ready
+	if d.priv != nil {
+		privDone = d.priv.Done()
+	}
+
 	d.log.Printf("", "starting daemon (gosendmail %s)", version.Version)
 	var lastMod, lastScan, lastTrim time.Time
 	again := false
@@ -211,18 +240,13 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		select {
 		case <-ctx.Done():
 			d.log.Printf("", "stopping daemon: finishing the transactions in flight")
-			ln.Close()
-			sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
-			for _, srv := range servers {
-				if err := srv.Shutdown(sctx); err != nil {
-					d.log.Warnf("", "listener %s: %v", srv.Listen.Name, err)
-				}
-			}
-			cancel()
-			stopRunner()
-			<-runnerDone
-			d.log.Printf("", "daemon stopped")
-			return mailerr.ExOK
+			return stopAll(mailerr.ExOK)
+		case <-privDone:
+			// Unprivileged, the daemon cannot start it again; stopping
+			// lets the service manager start both afresh, and the
+			// queue keeps the mail meanwhile.
+			d.log.Warnf("", "%v: stopping the daemon so that it is started again", d.priv.Err())
+			return stopAll(mailerr.ExOSErr)
 		case <-hup:
 			d.reload()
 		case <-d.nudge:
@@ -335,6 +359,14 @@ func (d *Daemon) reload() error {
 	d.cfg = cfg
 	d.mu.Unlock()
 	d.loadDKIM(cfg)
+	if d.priv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := d.priv.Reload(ctx)
+		cancel()
+		if err != nil {
+			d.log.Warnf("", "reload: local delivery agent: %v", err)
+		}
+	}
 	if err := d.tables.aliases.Reload(); err != nil {
 		d.log.Warnf("", "reload: %v; keeping the aliases in force", err)
 		return err
@@ -470,6 +502,11 @@ func (d *Daemon) prepare() error {
 		d.log.Warnf("", "user is root: the daemon keeps all privileges")
 		return nil
 	}
+	// Local delivery needs root (mailboxes owned by their users, alias
+	// programs run as their owner): a child keeps it, the daemon does not.
+	if err := d.startLocalAgent(); err != nil {
+		return err
+	}
 	if err := syscall.Setgroups(nil); err != nil {
 		return mailerr.Wrap(mailerr.ExOSErr, err, "setgroups")
 	}
@@ -480,6 +517,24 @@ func (d *Daemon) prepare() error {
 		return mailerr.Wrap(mailerr.ExOSErr, err, "setresuid")
 	}
 	d.uid = uid
+	return nil
+}
+
+// startLocalAgent starts the privileged local delivery part (privlocal)
+// as a child of the daemon, still root: smtpd local-agent, reading the
+// same configuration.
+func (d *Daemon) startLocalAgent() error {
+	args := []string{"local-agent"}
+	if d.named {
+		args = append(args, "--config", d.cfgPath)
+	}
+	// The running binary, whatever has become of its path since.
+	c, err := privlocal.Start("/proc/self/exe", args, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})
+	if err != nil {
+		return mailerr.Wrap(mailerr.ExOSErr, err, "cannot start the local delivery agent")
+	}
+	d.priv = c
+	d.log.Printf("", "local delivery agent started (pid %d)", c.Pid())
 	return nil
 }
 

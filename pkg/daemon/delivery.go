@@ -10,6 +10,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/dns"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maps"
+	"github.com/gosendmail/gosendmail/pkg/privlocal"
 	"github.com/gosendmail/gosendmail/pkg/route"
 	"github.com/gosendmail/gosendmail/pkg/spool"
 	"github.com/gosendmail/gosendmail/pkg/transport/local"
@@ -64,7 +65,8 @@ func remoteClient(cfg *config.Config) *smtp.Client {
 // localAgent adapts transport/local to the runner.
 type localAgent struct {
 	agent  *local.Agent
-	format func() string // mbox or maildir
+	priv   *privlocal.Client // when set, deliveries go through it
+	format func() string     // mbox or maildir
 }
 
 func (l *localAgent) Deliver(ctx context.Context, t route.Target, env *spool.Envelope, open func() (io.ReadCloser, error)) error {
@@ -93,6 +95,9 @@ func (l *localAgent) Deliver(ctx context.Context, t route.Target, env *spool.Env
 		} else {
 			req.Target = local.Target{Kind: local.Mbox}
 		}
+	}
+	if l.priv != nil {
+		return l.priv.Deliver(ctx, req, f)
 	}
 	return l.agent.Deliver(ctx, req)
 }

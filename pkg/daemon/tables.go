@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"errors"
-	"io"
 	"net/netip"
 	"os/user"
 	"strings"
@@ -29,13 +27,6 @@ type tables struct {
 
 var _ smtpd.Tables = (*tables)(nil)
 
-// parseAliases adapts aliases.Parse to maps.Watched: the map is usable
-// with the errors (bad entries are left out), warnings included.
-func parseAliases(name string, r io.Reader) (*aliases.Map, error) {
-	m, errs := aliases.Parse(name, r)
-	return m, errors.Join(errs...)
-}
-
 func newTables(cfg *config.Config, log *maillog.Logger) *tables {
 	opt := maps.WatchOptions{
 		Interval: -1, // the daemon's loop calls check
@@ -49,7 +40,7 @@ func newTables(cfg *config.Config, log *maillog.Logger) *tables {
 		virtual:  maps.WatchVirtusertable(cfg.Virtusertable, opt),
 		access:   maps.WatchAccess(cfg.Access, opt),
 		mailer:   maps.WatchMailertable(cfg.Mailertable, opt),
-		aliases:  maps.NewWatched(cfg.Aliases, parseAliases, opt),
+		aliases:  aliases.Watch(cfg.Aliases, opt),
 	}
 }
 

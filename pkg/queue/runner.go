@@ -370,16 +370,29 @@ func (r *Runner) process(ctx context.Context, id string) {
 	}
 	// saveFinished persists the state when a target was finished since the
 	// last write: that, not a deferral, is what a crash must not undo.
+	//
+	// The write after the last delivery of an attempt is left out when it
+	// finished the message and nothing else is to be written for it (no
+	// report to queue): the message is then removed at once, durably
+	// (skippedSave), which keeps a crash from delivering it again at the
+	// cost of a directory fsync instead of a qf rewrite.
 	saved := doneCount(env)
-	saveFinished := func() {
-		if n := doneCount(env); n != saved {
-			save()
-			saved = n
+	skippedSave := false
+	saveFinished := func(last bool) {
+		n := doneCount(env)
+		if n == saved {
+			return
 		}
+		if last && r.finished(env, routes, failures, successes, cfg) {
+			skippedSave = true
+			return
+		}
+		save()
+		saved = n
 	}
-	saveFinished()
+	saveFinished(len(local) == 0 && len(remoteOrder) == 0)
 
-	for _, p := range local {
+	for li, p := range local {
 		rc := &env.Rcpts[p.rcpt]
 		t0 := time.Now()
 		err := r.Local.Deliver(ctx, p.target, env, open)
@@ -399,7 +412,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 			failures = append(failures, failure{rcpt: p.rcpt, addr: rc.Addr, err: err})
 			r.logTo(env, rc.Addr, "", err, start, mailer)
 		}
-		saveFinished()
+		saveFinished(li == len(local)-1 && len(remoteOrder) == 0)
 	}
 
 	// Mail leaving for other hosts is DKIM-signed once per attempt; the
@@ -431,7 +444,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 		}
 	}
 
-	for _, k := range remoteOrder {
+	for ki, k := range remoteOrder {
 		group := remote[k]
 		if signErr != nil {
 			// Never unsigned: the recipients wait, with the reason in mailq.
@@ -474,7 +487,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 				r.logTo(env, rc.Addr, res.Relay, res.Err, start, "esmtp")
 			}
 		}
-		saveFinished()
+		saveFinished(ki == len(remoteOrder)-1)
 	}
 
 	// Settle recipients whose targets are all finished.
@@ -540,7 +553,7 @@ func (r *Runner) process(ctx context.Context, id string) {
 	}
 
 	if len(pending) == 0 {
-		if err := r.Queue.RemoveClaimed(id, claim); err != nil {
+		if err := r.Queue.RemoveClaimed(id, claim, skippedSave); err != nil {
 			r.Log.Warnf(id, "queue: %v", err)
 		}
 		r.forget(id)
@@ -554,6 +567,35 @@ func (r *Runner) process(ctx context.Context, id string) {
 	}
 	save()
 	r.schedule(id, env.NextAttempt)
+}
+
+// finished reports whether an attempt leaves nothing of the message to
+// do or to report: every target of every pending recipient finished, none
+// failed, and no success notice asked for.
+func (r *Runner) finished(env *spool.Envelope, routes map[int][]route.Target, failures, successes []failure, cfg *config.Config) bool {
+	if len(failures) > 0 {
+		return false
+	}
+	for i := range env.Rcpts {
+		rc := &env.Rcpts[i]
+		if rc.State != spool.Pending {
+			continue
+		}
+		for _, t := range routes[i] {
+			if !rc.IsDone(t.Key()) {
+				return false
+			}
+		}
+	}
+	if cfg.HasPrivacy("noreceipts") {
+		return true
+	}
+	for _, s := range successes {
+		if dsn.ShouldNotify(dsn.Success, env.Rcpts[s.rcpt].Notify) {
+			return false
+		}
+	}
+	return true
 }
 
 // doneCount is the number of finished targets in the envelope.

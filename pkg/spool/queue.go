@@ -499,12 +499,17 @@ func (q *Queue) Remove(id string) error {
 	return q.removeSized(id, -1)
 }
 
-// RemoveClaimed is Remove for the holder of the message's Claim.
-func (q *Queue) RemoveClaimed(id string, c *Claim) error {
+// RemoveClaimed is Remove for the holder of the message's Claim; with
+// durable it returns only once the removal is on disk (a directory fsync
+// shared with other writers).
+func (q *Queue) RemoveClaimed(id string, c *Claim, durable bool) error {
 	if !ValidID(id) {
 		return fmt.Errorf("%q is not a queue ID", id)
 	}
-	return q.removeSized(id, c.Size)
+	if err := q.removeSized(id, c.Size); err != nil || !durable {
+		return err
+	}
+	return q.syncDir()
 }
 
 // removeSized removes qf and df; dfSize (-1: unknown) spares the pool a

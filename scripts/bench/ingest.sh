@@ -37,6 +37,8 @@ runs=${BENCH_INGEST_RUNS:-3}
 warmup=${BENCH_INGEST_WARMUP:-500}
 timeout=${BENCH_INGEST_TIMEOUT:-600}
 delivery=${BENCH_INGEST_DELIVERY:-discard}
+# The part "e2e" is this part in sink mode, with results of its own.
+result_name=${BENCH_RESULT_NAME:-ingest}
 [[ $delivery == discard || $delivery == sink ]] || bench_die "BENCH_INGEST_DELIVERY must be discard or sink, not $delivery"
 
 bench_require_root
@@ -82,7 +84,7 @@ driver_rc=0
 	--postfix-log "$PF_DIR/maillog" --postfix-master-pid "${PF_MASTER_PID:-0}" \
 	--delivery "$delivery" --sink-pid "${SINK_PID:-0}" --messages "$messages" --sessions "$sessions" --size "$size" --runs "$runs" \
 	--warmup "$warmup" --timeout "$timeout" --client-pid-file "$SERVERS_WORK/client.pid" \
-	--json "$BENCH_RESULTS/ingest.json" --markdown "$BENCH_RESULTS/ingest.md" \
+	--json "$BENCH_RESULTS/$result_name.json" --markdown "$BENCH_RESULTS/$result_name.md" \
 	"${extra_args[@]}" || driver_rc=$?
 
 if [[ $driver_rc -ne 0 && $driver_rc -ne 3 ]]; then

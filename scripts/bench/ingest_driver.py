@@ -26,7 +26,14 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 import bench_common as bc  # noqa: E402  (after the line above)
 
-RATE_RATIO_MIN = 2.0  # gosendmail / Postfix accept rate, from the issue
+RATE_RATIO_MIN = 2.0  # gosendmail / Postfix accept rate, from the smtpd issue
+# In sink mode (end to end), from the delivery issue: delivered rate at least
+# 2x Postfix's, peak memory of all gosendmail processes at most half of
+# Postfix's (gosendmail's peak RSS against Postfix's PSS summed over its
+# processes right after a run: RSS >= PSS and the peak >= any later sample,
+# so the comparison leans against gosendmail).
+DELIVERED_RATIO_MIN = 2.0
+MEMORY_RATIO_MAX = 0.5
 SENDER = "sender@bench.example"
 RECIPIENT = "rcpt@sink.bench.example"
 HELO = "client.bench.example"
@@ -306,8 +313,11 @@ def main():
         secs = [r["seconds"] for r in side.runs]
         cpu_per_msg_ms = [r["cpu_during_s"] / r["messages"] * 1000 for r in side.runs]
         processed = [r["processed_after_s"] for r in side.runs]
+        delivered = ([r["messages"] / r["processed_after_s"] for r in side.runs]
+                     if None not in processed else None)
         return {
             "rate_msg_s": {"median": statistics.median(rates), "min": min(rates), "max": max(rates)},
+            "delivered_msg_s_median": statistics.median(delivered) if delivered else None,
             "seconds_median": statistics.median(secs),
             "cpu_ms_per_msg_median": statistics.median(cpu_per_msg_ms),
             "processed_after_s_median": (statistics.median(processed)
@@ -332,6 +342,13 @@ def main():
     ratio = g["rate_msg_s"]["median"] / p["rate_msg_s"]["median"] if both else None
     rate_ok = None if ratio is None else ratio >= RATE_RATIO_MIN
     gs_hwm = max(r["vm_hwm_kib"] for r in gsm.runs) if g else None
+    e2e = args.delivery == "sink"
+    d_ratio = None
+    if both and g["delivered_msg_s_median"] and p["delivered_msg_s_median"]:
+        d_ratio = g["delivered_msg_s_median"] / p["delivered_msg_s_median"]
+    d_ok = None if d_ratio is None or not e2e else d_ratio >= DELIVERED_RATIO_MIN
+    m_ratio = gs_hwm / p["memory_end_pss_kib_max"] if both and p["memory_end_pss_kib_max"] else None
+    m_ok = None if m_ratio is None or not e2e else m_ratio <= MEMORY_RATIO_MAX
 
     def col(s, f):
         return "-" if s is None else f(s)
@@ -360,6 +377,14 @@ def main():
          col(g, lambda s: f"{s['cpu_ms_per_msg_median']:.3f} ms"),
          col(p, lambda s: f"{s['cpu_ms_per_msg_median']:.3f} ms"),
          rt(lambda s: s["cpu_ms_per_msg_median"]), "-", "info"),
+        ("delivered rate (messages / time until worked off), median",
+         col(g, lambda s: "-" if s["delivered_msg_s_median"] is None
+             else f"{s['delivered_msg_s_median']:.0f} msg/s"),
+         col(p, lambda s: "-" if s["delivered_msg_s_median"] is None
+             else f"{s['delivered_msg_s_median']:.0f} msg/s"),
+         "-" if d_ratio is None else f"{d_ratio:.2f}",
+         f"ratio >= {DELIVERED_RATIO_MIN:.1f}" if e2e else "-",
+         bc.verdict(d_ok) if e2e else "info"),
         ("queue worked off after (from start), median",
          col(g, lambda s: secs(s["processed_after_s_median"])),
          col(p, lambda s: secs(s["processed_after_s_median"])),
@@ -385,8 +410,12 @@ def main():
          col(p, lambda s: f"{bc.fmt_kib(s['memory_end_pss_kib_max'])} "
                           f"({s['processes_end_max']} processes)"),
          rt(lambda s: s["memory_end_pss_kib_max"]), "-", "info"),
-        ("peak RSS of gosendmail's daemon (VmHWM)", bc.fmt_kib(gs_hwm) if g else "-", "-",
-         "-", "-", "info"),
+        ("peak memory: gosendmail's VmHWM, Postfix's PSS sum",
+         bc.fmt_kib(gs_hwm) if g else "-",
+         col(p, lambda s: bc.fmt_kib(s["memory_end_pss_kib_max"])),
+         "-" if m_ratio is None else f"{m_ratio:.2f}",
+         f"ratio <= {MEMORY_RATIO_MAX:.1f}" if e2e else "-",
+         bc.verdict(m_ok) if e2e else "info"),
     ]
 
     print(f"{args.runs} runs each of `smtp-source -s {args.sessions} -m {args.messages} "
@@ -425,6 +454,11 @@ def main():
         print(f"verdict: gosendmail accepts {g['rate_msg_s']['median']:.0f} msg/s, Postfix "
               f"{p['rate_msg_s']['median']:.0f} msg/s: ratio {ratio:.2f} (target >= "
               f"{RATE_RATIO_MIN:.1f}): {bc.verdict(rate_ok)}")
+        if e2e and d_ratio is not None:
+            print(f"verdict: end to end, gosendmail delivers {g['delivered_msg_s_median']:.0f} "
+                  f"msg/s, Postfix {p['delivered_msg_s_median']:.0f} msg/s: ratio {d_ratio:.2f} "
+                  f"(target >= {DELIVERED_RATIO_MIN:.1f}): {bc.verdict(d_ok)}; peak memory "
+                  f"ratio {m_ratio:.2f} (target <= {MEMORY_RATIO_MAX:.1f}): {bc.verdict(m_ok)}")
     else:
         print(f"verdict: accept rate ratio: n/a (only {sides[0].name} was measured)")
     print(f"results: {args.json}")
@@ -441,9 +475,13 @@ def main():
                   "smtp_source": args.smtp_source},
         "gosendmail": g,
         "postfix": p,
-        "ratios": {"accept_rate": ratio},
+        "ratios": {"accept_rate": ratio, "delivered_rate": d_ratio, "peak_memory": m_ratio},
         "targets": [{"figure": "accept rate ratio gosendmail/Postfix (medians)", "value": ratio,
-                     "at_least": RATE_RATIO_MIN, "pass": rate_ok}],
+                     "at_least": RATE_RATIO_MIN, "pass": rate_ok}] + ([
+                    {"figure": "delivered rate ratio gosendmail/Postfix (medians)",
+                     "value": d_ratio, "at_least": DELIVERED_RATIO_MIN, "pass": d_ok},
+                    {"figure": "peak memory ratio gosendmail VmHWM / Postfix PSS sum",
+                     "value": m_ratio, "at_most": MEMORY_RATIO_MAX, "pass": m_ok}] if e2e else []),
         "checks": checks,
     })
     bc.write_text(args.markdown, [
@@ -454,7 +492,7 @@ def main():
         "",
         *bc.markdown_table(rows),
     ])
-    return 3 if rate_ok is False else 0
+    return 3 if False in (rate_ok, d_ok, m_ok) else 0
 
 
 if __name__ == "__main__":

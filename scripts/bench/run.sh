@@ -34,7 +34,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # New parts are added here, beside submit.sh, in the order they should run.
-BENCH_PARTS=(submit ingest dkim idle)
+BENCH_PARTS=(submit ingest e2e dkim idle)
 
 update_docs=0
 parts=()

@@ -172,10 +172,13 @@
 // ownership checks also accept files owned by the daemon's uid (it created
 // them).
 //
-// This is the interim model. The planned privileged helper will run each
-// file delivery in a short-lived child that has switched to the account
-// (setgroups, setgid, setuid) before it opens anything, so that the kernel
-// enforces permissions, ACLs and quotas for mbox, Maildir and file targets
-// too, and the long-lived daemon no longer needs root at all; only the
-// code that opens files moves, the Request and error contracts stay.
+// A daemon that drops its privileges (user other than root) does not use
+// the agent itself: its privileged child (package privlocal, smtpd
+// local-agent) runs it as root, after checking each request against its
+// own reading of the configuration and alias file. A later step is to run
+// each file delivery in a short-lived child that has switched to the
+// account (setgroups, setgid, setuid) before it opens anything, so that
+// the kernel enforces permissions, ACLs and quotas for mbox, Maildir and
+// file targets too; only the code that opens files would move, the
+// Request and error contracts stay.
 package local
