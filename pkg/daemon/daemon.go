@@ -70,8 +70,9 @@ type Daemon struct {
 	nudge  chan struct{}
 	runner *queue.Runner
 	priv   *privlocal.Client // the privileged local delivery part; nil when not needed
-	dkim   *dkim.Tables      // nil: no signing
-	signOK map[string]bool   // domains whose key signed since the last reload
+	remote *remoteSwitch
+	dkim   *dkim.Tables    // nil: no signing
+	signOK map[string]bool // domains whose key signed since the last reload
 
 	progUser struct { // programUser's cache
 		sync.Mutex
@@ -134,6 +135,8 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	}
 	tables := newTables(cfg, d.log)
 	d.tables = tables
+	d.remote = &remoteSwitch{}
+	d.remote.use(cfg)
 
 	ln, err := control.Listen(cfg.ControlSocket, 0o666)
 	if err != nil {
@@ -141,7 +144,6 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		return mailerr.ExOSErr
 	}
 	defer os.Remove(cfg.ControlSocket)
-	go control.Serve(ln, d.handle)
 
 	var auth smtpd.Authenticator
 	if cfg.Auth.UsersFile != "" {
@@ -159,7 +161,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		Config:      d.config,
 		Queue:       d.queue,
 		Route:       d.routeTables(tables),
-		Remote:      remoteClient(cfg),
+		Remote:      d.remote,
 		Local: &localAgent{
 			agent:  &local.Agent{SpoolDir: cfg.MailSpoolDir, Hostname: cfg.Hostname},
 			priv:   d.priv,
@@ -177,6 +179,8 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		stopRunner()
 		<-runnerDone
 	}()
+	// Served once everything its handlers use exists.
+	go control.Serve(ln, d.handle)
 
 	var servers []*smtpd.Server
 	for i, l := range cfg.Listen {
@@ -359,6 +363,7 @@ func (d *Daemon) reload() error {
 	d.cfg = cfg
 	d.mu.Unlock()
 	d.loadDKIM(cfg)
+	d.remote.use(cfg)
 	if d.priv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := d.priv.Reload(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/config"
@@ -47,6 +48,23 @@ func (d *Daemon) programUser(cfg *config.Config) string {
 		d.progUser.name = route.ProgramUser(cfg.Aliases, cfg.Delivery.DefaultUser)
 	}
 	return d.progUser.name
+}
+
+// remoteSwitch is the runner's SMTP transport, replaced on reload (the
+// DNS server, remote port, client family and hostname are read when a
+// transport is built).
+type remoteSwitch struct{ cur atomic.Pointer[smtp.Client] }
+
+func (r *remoteSwitch) Deliver(ctx context.Context, req *smtp.Request) []smtp.Result {
+	return r.cur.Load().Deliver(ctx, req)
+}
+
+// use puts a transport built for cfg in force; the old one's kept
+// sessions are closed.
+func (r *remoteSwitch) use(cfg *config.Config) {
+	if old := r.cur.Swap(remoteClient(cfg)); old != nil {
+		old.CloseIdle()
+	}
 }
 
 // remoteClient is the SMTP transport for the configuration.

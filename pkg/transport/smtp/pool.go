@@ -84,7 +84,7 @@ func (c *Client) sweep() {
 }
 
 // reuse runs the transaction on an idle session to one of the host's
-// addresses; nil if there is none or it turned out dead.
+// addresses; nil if there is none or every one turned out dead.
 func (c *Client) reuse(host string, ips []netip.Addr, req *Request) []Result {
 	for _, ip := range ips {
 		relay := fmt.Sprintf("%s [%s]", host, ip)
@@ -93,12 +93,11 @@ func (c *Client) reuse(host string, ips []netip.Addr, req *Request) []Result {
 			if !ok {
 				break
 			}
-			p.conn.SetDeadline(time.Now().Add(orDefault(c.CommandTimeout, CommandTimeout)))
-			if err := p.cl.Noop(); err != nil {
-				p.cl.Close()
-				p.conn.Close()
-				continue
-			}
+			// No NOOP first: a session the server has closed fails at
+			// MAIL, before any recipient is answered (res nil), and the
+			// message goes on to the next session or a new one, as
+			// Postfix's connection cache does. That saves a round trip
+			// per message.
 			res, err := c.transact(p.cl, p.conn, relay, req)
 			c.release(relay, p.cl, p.conn, err == nil)
 			if res != nil {
@@ -107,4 +106,17 @@ func (c *Client) reuse(host string, ips []netip.Addr, req *Request) []Result {
 		}
 	}
 	return nil
+}
+
+// CloseIdle ends every kept session (QUIT in the background), for a
+// Client that is being replaced.
+func (c *Client) CloseIdle() {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	for relay, list := range c.pool.idle {
+		for _, p := range list {
+			go func() { p.cl.Quit(); p.cl.Close() }()
+		}
+		delete(c.pool.idle, relay)
+	}
 }

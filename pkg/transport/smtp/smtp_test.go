@@ -45,6 +45,7 @@ type fakeMX struct {
 	rcpts    []string
 	helo     string
 	sessions int
+	conns    []*smtp.Conn
 	failRcpt map[string]*smtp.SMTPError
 	failData *smtp.SMTPError
 }
@@ -58,6 +59,7 @@ func (m *fakeMX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	m.mu.Lock()
 	m.helo = c.Hostname()
 	m.sessions++
+	m.conns = append(m.conns, c)
 	m.mu.Unlock()
 	return &fakeSession{mx: m, c: c}, nil
 }
@@ -316,5 +318,38 @@ func TestConnectionReuse(t *testing.T) {
 	defer mx.mu.Unlock()
 	if len(mx.msgs) != 3 || mx.sessions != first {
 		t.Fatalf("%d messages; %d sessions after the first, %d at the end: want no new session", len(mx.msgs), first, mx.sessions)
+	}
+}
+
+// A kept session the server has closed meanwhile costs nothing but a new
+// one: the message is not deferred.
+func TestConnectionReuseAfterServerClosed(t *testing.T) {
+	mx := &fakeMX{}
+	d := dnstest.NewServer(t)
+	port := startMX(t, "127.0.0.41", 0, mx)
+	d.MX("gone.example", 10, "mx.gone.example")
+	d.A("mx.gone.example", "127.0.0.41")
+	c := client(t, d, port)
+	send := func(i int) {
+		t.Helper()
+		res := c.Deliver(context.Background(), &Request{Domain: "gone.example", Sender: "a@test.example",
+			Rcpts: []string{"x@gone.example"}, Body: body("Subject: " + strconv.Itoa(i) + "\r\n\r\nx\r\n")})
+		if res[0].Err != nil {
+			t.Fatalf("message %d: %v", i, res[0].Err)
+		}
+	}
+	send(0)
+	mx.mu.Lock()
+	for _, conn := range mx.conns {
+		conn.Close()
+	}
+	before := mx.sessions
+	mx.mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	send(1)
+	mx.mu.Lock()
+	defer mx.mu.Unlock()
+	if len(mx.msgs) != 2 || mx.sessions <= before {
+		t.Fatalf("%d messages, %d sessions (was %d): want both delivered, the second on a new session", len(mx.msgs), mx.sessions, before)
 	}
 }
