@@ -27,18 +27,24 @@ type pooled struct {
 
 type pool struct {
 	mu   sync.Mutex
-	idle map[string][]pooled // by relay: "mx.example. [192.0.2.7]"
+	idle map[string][]pooled // by poolKey
+}
+
+// poolKey names the sessions of one host name, address and port: two
+// mailertable entries may name one host with different ports.
+func poolKey(host string, ip netip.Addr, port int) string {
+	return fmt.Sprintf("%s [%s]:%d", host, ip, port)
 }
 
 // release keeps a session that ended well, or closes it.
-func (c *Client) release(relay string, cl *smtp.Client, conn net.Conn, ok bool) {
+func (c *Client) release(key string, cl *smtp.Client, conn net.Conn, ok bool) {
 	if ok {
 		c.pool.mu.Lock()
 		if c.pool.idle == nil {
 			c.pool.idle = map[string][]pooled{}
 		}
-		if len(c.pool.idle[relay]) < poolPerHost {
-			c.pool.idle[relay] = append(c.pool.idle[relay], pooled{cl, conn, time.Now()})
+		if len(c.pool.idle[key]) < poolPerHost {
+			c.pool.idle[key] = append(c.pool.idle[key], pooled{cl, conn, time.Now()})
 			c.pool.mu.Unlock()
 			return
 		}
@@ -49,15 +55,15 @@ func (c *Client) release(relay string, cl *smtp.Client, conn net.Conn, ok bool) 
 	conn.Close()
 }
 
-// take returns an idle session to relay, if one is fresh.
-func (c *Client) take(relay string) (pooled, bool) {
+// take returns an idle session for key, if one is fresh.
+func (c *Client) take(key string) (pooled, bool) {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
-	list := c.pool.idle[relay]
+	list := c.pool.idle[key]
 	for len(list) > 0 {
 		p := list[len(list)-1]
 		list = list[:len(list)-1]
-		c.pool.idle[relay] = list
+		c.pool.idle[key] = list
 		if time.Since(p.at) < poolIdle {
 			return p, true
 		}
@@ -70,7 +76,7 @@ func (c *Client) take(relay string) (pooled, bool) {
 func (c *Client) sweep() {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
-	for relay, list := range c.pool.idle {
+	for key, list := range c.pool.idle {
 		kept := list[:0]
 		for _, p := range list {
 			if time.Since(p.at) < poolIdle {
@@ -79,17 +85,18 @@ func (c *Client) sweep() {
 				go func() { p.cl.Quit(); p.cl.Close() }()
 			}
 		}
-		c.pool.idle[relay] = kept
+		c.pool.idle[key] = kept
 	}
 }
 
 // reuse runs the transaction on an idle session to one of the host's
 // addresses; nil if there is none or every one turned out dead.
-func (c *Client) reuse(host string, ips []netip.Addr, req *Request) []Result {
+func (c *Client) reuse(host string, ips []netip.Addr, port int, req *Request) []Result {
 	for _, ip := range ips {
 		relay := fmt.Sprintf("%s [%s]", host, ip)
+		key := poolKey(host, ip, port)
 		for {
-			p, ok := c.take(relay)
+			p, ok := c.take(key)
 			if !ok {
 				break
 			}
@@ -99,7 +106,7 @@ func (c *Client) reuse(host string, ips []netip.Addr, req *Request) []Result {
 			// Postfix's connection cache does. That saves a round trip
 			// per message.
 			res, err := c.transact(p.cl, p.conn, relay, req)
-			c.release(relay, p.cl, p.conn, err == nil)
+			c.release(key, p.cl, p.conn, err == nil)
 			if res != nil {
 				return res
 			}
@@ -113,10 +120,10 @@ func (c *Client) reuse(host string, ips []netip.Addr, req *Request) []Result {
 func (c *Client) CloseIdle() {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
-	for relay, list := range c.pool.idle {
+	for key, list := range c.pool.idle {
 		for _, p := range list {
 			go func() { p.cl.Quit(); p.cl.Close() }()
 		}
-		delete(c.pool.idle, relay)
+		delete(c.pool.idle, key)
 	}
 }

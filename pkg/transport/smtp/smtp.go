@@ -121,7 +121,7 @@ func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 			last = err
 			continue
 		}
-		if res := c.reuse(h, ips, req); res != nil {
+		if res := c.reuse(h, ips, port, req); res != nil {
 			return res
 		}
 		conn, ip, err := c.dial(ctx, ips, port)
@@ -133,11 +133,12 @@ func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 			continue
 		}
 		relay := fmt.Sprintf("%s [%s]", h, ip)
-		res, retry, serr := c.session(ctx, conn, h, relay, req, true)
+		key := poolKey(h, ip, port)
+		res, retry, serr := c.session(ctx, conn, h, relay, key, req, true)
 		if retry {
 			// No STARTTLS, or its handshake failed: once more, in plain text.
 			if conn, _, err = c.dial(ctx, []netip.Addr{ip}, port); err == nil {
-				res, retry, serr = c.session(ctx, conn, h, relay, req, false)
+				res, retry, serr = c.session(ctx, conn, h, relay, key, req, false)
 			}
 		}
 		if res != nil && !retry {
@@ -263,14 +264,14 @@ func isTimeout(err error) bool {
 // offered (try again in plain text). err is the reply or error that ended
 // a session without results. A session that ends well is kept for the
 // next message to the same host (see pool.go).
-func (c *Client) session(ctx context.Context, conn net.Conn, host, relay string, req *Request, useTLS bool) (res []Result, retry bool, err error) {
+func (c *Client) session(ctx context.Context, conn net.Conn, host, relay, key string, req *Request, useTLS bool) (res []Result, retry bool, err error) {
 	cl, retry, err := c.open(conn, host, useTLS)
 	if cl == nil {
 		conn.Close()
 		return nil, retry, err
 	}
 	res, err = c.transact(cl, conn, relay, req)
-	c.release(relay, cl, conn, err == nil)
+	c.release(key, cl, conn, err == nil)
 	return res, false, err
 }
 

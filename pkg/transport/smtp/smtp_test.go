@@ -353,3 +353,27 @@ func TestConnectionReuseAfterServerClosed(t *testing.T) {
 		t.Fatalf("%d messages, %d sessions (was %d): want both delivered, the second on a new session", len(mx.msgs), mx.sessions, before)
 	}
 }
+
+// Kept sessions belong to a host, an address and a port: two mailertable
+// routes to one host on two ports each reach their own server.
+func TestConnectionReuseKeepsPortsApart(t *testing.T) {
+	a, b := &fakeMX{}, &fakeMX{}
+	d := dnstest.NewServer(t)
+	portA := startMX(t, "127.0.0.42", 0, a)
+	portB := startMX(t, "127.0.0.42", 0, b)
+	c := client(t, d, 25)
+	for i, port := range []int{portA, portB, portA, portB} {
+		res := c.Deliver(context.Background(), &Request{Domain: "ports.example", Host: "127.0.0.42", NoMX: true, Port: port,
+			Sender: "a@test.example", Rcpts: []string{"x@ports.example"}, Body: body("Subject: " + strconv.Itoa(i) + "\r\n\r\nx\r\n")})
+		if res[0].Err != nil {
+			t.Fatalf("message %d: %v", i, res[0].Err)
+		}
+	}
+	a.mu.Lock()
+	b.mu.Lock()
+	defer a.mu.Unlock()
+	defer b.mu.Unlock()
+	if len(a.msgs) != 2 || len(b.msgs) != 2 {
+		t.Fatalf("port A got %d messages, port B %d: want 2 each", len(a.msgs), len(b.msgs))
+	}
+}
