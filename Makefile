@@ -1,5 +1,5 @@
 # gosendmail build. `make` builds the four binaries into bin/.
-# Targets: all, run, test, check, fuzz, bench, cover, install, clean, fmt.
+# Targets: all, run, test, check, fuzz, bench, cover, install, clean, fmt, man.
 
 GO        ?= go
 PREFIX    ?= /usr
@@ -15,7 +15,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 LDFLAGS := -s -w -X github.com/gosendmail/gosendmail/pkg/version.Version=$(VERSION)
 CMDS    := sendmail mailq newaliases smtpd
 
-.PHONY: all run test check fmt fuzz bench cover install clean
+.PHONY: all run test check fmt fuzz bench cover install clean deb man
 
 all:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
@@ -66,5 +66,21 @@ install: all
 	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/lib/sendmail
 	[ -e $(DESTDIR)/etc/mail/gosendmail.toml ] || install -m 0644 etc/gosendmail.toml $(DESTDIR)/etc/mail/gosendmail.toml
 
+# The Debian package, gosendmail_<version>_<arch>.deb in the checkout, with
+# dpkg-deb (offline); binaries built for it alone, position-independent.
+deb:
+	rm -rf build/deb-bin
+	$(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o build/deb-bin/ ./cmd/...
+	BINDIR=build/deb-bin VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) sh packaging/build-deb.sh .
+
 clean:
-	rm -rf bin cover
+	rm -rf bin cover build
+
+# The man pages: man/NAME.N from man/NAME.N.scd, with scdoc (Debian
+# package scdoc). Both are committed; test/man_test.go checks that they
+# agree. The pages carry the date of the last commit.
+man:
+	@for f in man/*.scd; do \
+	  echo "scdoc < $$f > $${f%.scd}"; \
+	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) scdoc < $$f > $${f%.scd}.tmp && mv $${f%.scd}.tmp $${f%.scd} || { rm -f $${f%.scd}.tmp; exit 1; }; \
+	done

@@ -23,9 +23,7 @@ func Load(cfg *config.Config) (*Tables, []error) {
 			errs = append(errs, e)
 		}
 	}
-	if am == nil {
-		am, _ = aliases.Parse(cfg.Aliases, nil)
-	}
+	// A nil *aliases.Map is an empty one (a missing alias file).
 	local, err := maps.ReadClass(cfg.LocalHostNames)
 	if err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,215 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// repoRoot is the checkout.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// buildDeb runs `make deb` into a temporary directory and returns the
+// package's path. It needs dpkg-deb (Debian's dpkg).
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb is not installed")
+	}
+	out := t.TempDir()
+	bin := filepath.Join(out, "bin")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildmode=pie", "-ldflags", "-s -w", "-o", bin+"/", "./cmd/...")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	cmd = exec.Command("sh", "packaging/build-deb.sh", out)
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "BINDIR="+bin, "VERSION=0.1.0-test")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("build-deb.sh: %v\n%s", err, b)
+	}
+	deb := strings.TrimSpace(string(b))
+	if !strings.HasSuffix(deb, ".deb") {
+		t.Fatalf("build-deb.sh printed %q", b)
+	}
+	return deb
+}
+
+// The package: the binaries at the CONTRACT.md paths, the conffile, the
+// unit, the man pages; an MTA's Provides/Conflicts/Replaces; lintian
+// finds no error; the maintainer scripts pass shellcheck.
+func TestDebianPackage(t *testing.T) {
+	deb := buildDeb(t)
+	contents, err := exec.Command("dpkg-deb", "--contents", deb).Output()
+	must(t, err)
+	for _, want := range []string{
+		"-rwxr-xr-x root/root .* ./usr/sbin/sendmail\n",
+		"-rwxr-xr-x root/root .* ./usr/sbin/smtpd\n",
+		"-rwxr-xr-x root/root .* ./usr/bin/mailq\n",
+		"-rwxr-xr-x root/root .* ./usr/bin/newaliases\n",
+		"lrwxrwxrwx root/root .* ./usr/lib/sendmail -> ../sbin/sendmail\n",
+		"-rw-r--r-- root/root .* ./etc/mail/gosendmail.toml\n",
+		"-rw-r--r-- root/root .* ./lib/systemd/system/gosendmail.service\n",
+		"./usr/share/man/man8/sendmail.8.gz\n", "./usr/share/man/man1/mailq.1.gz\n",
+		"./usr/share/man/man8/newaliases.8.gz\n", "./usr/share/man/man8/smtpd.8.gz\n",
+		"./usr/share/man/man5/gosendmail.toml.5.gz\n",
+		"./usr/share/doc/gosendmail/copyright\n",
+	} {
+		if !matchLine(string(contents), want) {
+			t.Errorf("package lacks %q:\n%s", want, contents)
+		}
+	}
+	for field, want := range map[string]string{
+		"Package": "gosendmail", "Provides": "mail-transport-agent", "Conflicts": "mail-transport-agent",
+		"Replaces": "mail-transport-agent", "Section": "mail",
+	} {
+		got, err := exec.Command("dpkg-deb", "--field", deb, field).Output()
+		must(t, err)
+		if strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s: %q, want %q", field, got, want)
+		}
+	}
+	ctl := t.TempDir()
+	must(t, exec.Command("dpkg-deb", "--control", deb, ctl).Run())
+	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); string(b) != "/etc/mail/gosendmail.toml\n" {
+		t.Errorf("conffiles: %q", b)
+	}
+	if _, err := exec.LookPath("shellcheck"); err == nil {
+		for _, s := range []string{"postinst", "prerm", "postrm"} {
+			if b, err := exec.Command("shellcheck", filepath.Join(ctl, s)).CombinedOutput(); err != nil {
+				t.Errorf("shellcheck %s:\n%s", s, b)
+			}
+		}
+	}
+	if _, err := exec.LookPath("lintian"); err != nil {
+		t.Fatal("lintian is not installed (.ci/run installs it)")
+	}
+	out, _ := exec.Command("lintian", "--tag-display-limit", "0", deb).CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "E: ") {
+			t.Errorf("lintian: %s", line)
+		}
+	}
+}
+
+// matchLine reports whether a line of text ends with want's literal tail
+// after the first ".*" (the size and date columns vary).
+func matchLine(text, want string) bool {
+	head, tail, found := strings.Cut(want, " .* ")
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if !found && strings.HasSuffix(line, want) {
+			return true
+		}
+		if found && strings.HasPrefix(line, head) && strings.HasSuffix(line, tail) {
+			return true
+		}
+	}
+	return false
+}
+
+// Install, use and purge the package on this machine, as a Debian admin
+// would: only where that is safe (root, GOSENDMAIL_DEB_INSTALL_TEST=1,
+// which .ci/run sets on its throwaway machine, and no other MTA
+// installed).
+func TestDebianPackageInstall(t *testing.T) {
+	if os.Getenv("GOSENDMAIL_DEB_INSTALL_TEST") != "1" || os.Geteuid() != 0 {
+		t.Skip("installs system-wide: set GOSENDMAIL_DEB_INSTALL_TEST=1 on a throwaway machine, as root")
+	}
+	out, _ := exec.Command("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Provides}\\n").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "ii ") && strings.Contains(line, "mail-transport-agent") && !strings.Contains(line, " gosendmail ") {
+			t.Skipf("another MTA is installed (%s); not replacing it", line)
+		}
+	}
+	deb := buildDeb(t)
+	run := func(name string, args ...string) string {
+		t.Helper()
+		b, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, b)
+		}
+		return string(b)
+	}
+	hadAliases := fileExists("/etc/aliases")
+	run("dpkg", "-i", deb)
+	purged := false
+	t.Cleanup(func() {
+		if !purged {
+			exec.Command("dpkg", "--purge", "gosendmail").Run()
+		}
+	})
+
+	u, err := user.Lookup("gosendmail")
+	must(t, err)
+	g, err := user.LookupGroup("gosendmail-drop")
+	must(t, err)
+	for _, c := range []struct {
+		path  string
+		owner string
+		group string
+		mode  os.FileMode
+	}{
+		{"/var/spool/mqueue", u.Uid, u.Gid, os.ModeDir | 0o700},
+		{"/var/spool/mqueue-client", u.Uid, g.Gid, os.ModeDir | 0o730},
+		{"/usr/sbin/sendmail", "0", g.Gid, 0o755 | os.ModeSetgid},
+	} {
+		fi, err := os.Stat(c.path)
+		must(t, err)
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != c.mode || strconv.Itoa(int(st.Uid)) != c.owner || strconv.Itoa(int(st.Gid)) != c.group {
+			t.Errorf("%s: %v %d:%d, want %v %s:%s", c.path, fi.Mode(), st.Uid, st.Gid, c.mode, c.owner, c.group)
+		}
+	}
+	if !fileExists("/etc/aliases") {
+		t.Error("postinst left no /etc/aliases")
+	}
+	// The installed sendmail queues mail from an unprivileged user while
+	// no daemon runs (this machine has no systemd).
+	cmd := exec.Command("/usr/sbin/sendmail", "-t", "-i")
+	cmd.Stdin = strings.NewReader("To: root\nSubject: installed\n\nhello\n")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail as nobody: %v\n%s", err, b)
+	}
+	ents, err := os.ReadDir("/var/spool/mqueue-client")
+	must(t, err)
+	if len(ents) != 1 {
+		t.Fatalf("maildrop holds %d files, want 1", len(ents))
+	}
+	run("smtpd", "config") // the conffile parses
+
+	run("dpkg", "--purge", "gosendmail")
+	purged = true
+	for _, p := range []string{"/var/spool/mqueue", "/var/spool/mqueue-client", "/usr/sbin/sendmail", "/etc/mail/gosendmail.toml"} {
+		if fileExists(p) {
+			t.Errorf("%s is still there after purge", p)
+		}
+	}
+	if _, err := user.Lookup("gosendmail"); err == nil {
+		t.Error("the user gosendmail is still there after purge")
+	}
+	if out, _ := exec.Command("dpkg-statoverride", "--list", "/usr/sbin/sendmail").Output(); len(out) > 0 {
+		t.Errorf("statoverride left: %s", out)
+	}
+	if hadAliases != fileExists("/etc/aliases") && hadAliases {
+		t.Error("purge removed an /etc/aliases that was there before")
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
