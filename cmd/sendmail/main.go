@@ -4,24 +4,16 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
 
 	"github.com/gosendmail/gosendmail/pkg/aliases"
+	"github.com/gosendmail/gosendmail/pkg/mailq"
 	"github.com/gosendmail/gosendmail/pkg/sendmail"
 )
 
 func main() {
 	os.Exit(sendmail.Main(os.Args, os.Stdin, os.Stdout, os.Stderr, sendmail.Hooks{
-		Mailq:      notYet("mailq"),
+		Mailq:      mailq.Main,
 		Newaliases: aliases.Main,
 	}))
-}
-
-func notYet(name string) func([]string, io.Writer, io.Writer) int {
-	return func(_ []string, _, stderr io.Writer) int {
-		fmt.Fprintf(stderr, "sendmail: %s is not available in this build yet\n", name)
-		return 69
-	}
 }
