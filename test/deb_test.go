@@ -190,6 +190,12 @@ func TestDebianPackageInstall(t *testing.T) {
 		t.Fatalf("maildrop holds %d files, want 1", len(ents))
 	}
 	run("smtpd", "config") // the conffile parses
+	if _, err := exec.LookPath("systemd-analyze"); err == nil {
+		// The unit's syntax, its command and its documentation pages.
+		if b, err := exec.Command("systemd-analyze", "verify", "/lib/systemd/system/gosendmail.service").CombinedOutput(); err != nil || len(b) > 0 {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, b)
+		}
+	}
 
 	run("dpkg", "--purge", "gosendmail")
 	purged = true
