@@ -52,6 +52,13 @@ type Config struct {
 	User           string   `toml:"user"`
 	DropGroup      string   `toml:"drop_group"`
 	ControlSocket  string   `toml:"control_socket"`
+	// MailqAllUsers lets every local user list the whole queue through
+	// the daemon (sendmail's and Postfix's default). By default a user
+	// who cannot read the spool sees only the messages they submitted;
+	// root and the daemon's own user always see everything. The privacy
+	// word restrictmailq refuses other users' listings altogether and
+	// overrides this key.
+	MailqAllUsers bool `toml:"mailq_all_users"`
 	// DMARCReject refuses mail from foreign clients that fails DMARC under
 	// a p=reject policy; by default it is only recorded (the spam filter
 	// decides).

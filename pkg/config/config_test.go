@@ -162,3 +162,16 @@ func TestExampleListsEveryKey(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+func TestMailqAllUsers(t *testing.T) {
+	if Defaults().MailqAllUsers {
+		t.Fatal("mailq_all_users must default to false")
+	}
+	c, err := Parse("t.toml", []byte("mailq_all_users = true\n"))
+	if err != nil || !c.MailqAllUsers {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if _, err := Parse("t.toml", []byte("\nmailq_all_users = \"yes\"\n")); err == nil || !strings.Contains(err.Error(), `t.toml:2: key "mailq_all_users"`) {
+		t.Fatalf("a string: %v", err)
+	}
+}

@@ -4,6 +4,8 @@
 //
 //	-> {"cmd":"reload"}
 //	<- {"ok":true,"output":"reloaded /etc/aliases"}
+//	-> {"cmd":"list","args":["-Am","-qRalice"]}
+//	<- {"error":"You are not permitted to see the queue","status":77}
 //
 // The server learns the caller's uid from the kernel (SO_PEERCRED), never
 // from the request, and hands it to the handler, which decides what that
@@ -34,6 +36,10 @@ type Response struct {
 	OK     bool   `json:"ok"`
 	Error  string `json:"error,omitempty"`
 	Output string `json:"output,omitempty"`
+	// Status is the sysexits code a refused request should end the
+	// client with (e.g. 77 for "You are not permitted to see the
+	// queue"); 0 leaves the choice to the client.
+	Status int `json:"status,omitempty"`
 }
 
 // Peer is the credentials of the process on the other end.

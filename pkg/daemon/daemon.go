@@ -389,7 +389,8 @@ func displayPath(p string, named bool) string {
 
 // handle answers the control socket. Anyone may ping and ask for a
 // pickup pass; a reload by anyone but root and the daemon's own user is
-// answered without effect (changed files are re-read anyway).
+// answered without effect (changed files are re-read anyway). A listing
+// shows other users only their own messages (see list).
 func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response {
 	switch req.Cmd {
 	case "ping":
@@ -412,7 +413,7 @@ func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response
 		return control.Response{OK: true, Output: "reloaded"}
 	case "flush":
 		if peer.UID != 0 && peer.UID != d.uid && d.config().HasPrivacy("restrictqrun") {
-			return control.Response{Error: "You do not have permission to process the queue"}
+			return control.Response{Error: "You do not have permission to process the queue", Status: mailerr.ExNoPerm}
 		}
 		ids, err := d.selectMessages(req.Args)
 		if err != nil {
@@ -423,8 +424,23 @@ func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response
 		}
 		n := d.runner.Flush(ids...)
 		return control.Response{OK: true, Output: fmt.Sprintf("%d messages scheduled for delivery", n)}
+	case mailq.CmdList:
+		return d.list(peer, req.Args)
 	}
 	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
+}
+
+// list is mailq for a user who cannot read the spool: the daemon reads
+// the queues asked for itself and answers with the listing that user may see
+// (mailq.ServeList: root and the daemon's user everything, others their
+// own messages unless mailq_all_users, nothing under restrictmailq).
+// Files that could not be read are logged, not shown.
+func (d *Daemon) list(peer control.Peer, args []string) control.Response {
+	resp, warns := mailq.ServeList(d.config(), peer.UID, d.uid, args)
+	for _, w := range warns {
+		d.log.Warnf("", "mailq listing for uid %d: %v", peer.UID, w)
+	}
+	return resp
 }
 
 // selectMessages turns flush arguments into queue IDs: IDs stand for

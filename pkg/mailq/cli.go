@@ -27,7 +27,11 @@ const longHelp = `List the mail queues in sendmail's format, or manage them.
 
 Without a subcommand mailq lists the MSP queue (maildrop_dir: mail left by
 the sendmail command for the daemon) and the MTA queue (queue_dir); the
-last "Total requests" line counts both. -q filters as sendmail's:
+last "Total requests" line counts both. A user who cannot read the queue
+directories (by default only root and the daemon's user can) gets the
+listing from the running daemon instead: their own messages only, unless
+mailq_all_users is set; none under privacy restrictmailq (exit 77).
+-q filters as sendmail's:
   -qI<substr>   queue ID contains substr
   -qR<substr>   a pending recipient contains substr (any case)
   -qS<substr>   the sender contains substr (any case)
@@ -42,7 +46,8 @@ Exit status (sysexits):
   64  usage: bad flag or argument, malformed queue ID, remove --all without --yes
   65  a queue file is corrupt (show)
   69  a queue directory or message is not there (not in the queue), hold or
-      release of a message still in the maildrop, flush without a queue runner
+      release of a message still in the maildrop, flush without a queue
+      runner, a listing only the daemon can make while it is not running
   74  the listing could not be written
   75  the message is being delivered (locked) or still being submitted; try again
   77  permission denied
@@ -162,42 +167,22 @@ func (c *cli) warn(err error) {
 }
 
 func (c *cli) list(*cobra.Command, []string) error {
-	filter, err := ParseFilter(c.filters)
+	a := ListArgs{Verbose: c.verbose, JSON: c.json, Only: c.only, Filters: c.filters}
+	opts, wantMSP, wantMTA, err := a.plan()
 	if err != nil {
 		return usage("%v", err)
 	}
-	wantMSP, wantMTA := true, true
-	switch c.only {
-	case "":
-	case "c":
-		wantMTA = false
-	case "m":
-		wantMSP = false
-	default:
-		return usage("-A%s: want -Ac (MSP queue) or -Am (MTA queue)", printable(c.only))
+	msp, mta, warns, err := loadQueues(c.cfg.MaildropDir, c.cfg.QueueDir, wantMSP, wantMTA)
+	if err != nil && askDaemon(err) {
+		// The spool is the daemon's: it lists what this user may see.
+		return listRemote(c.cfg.ControlSocket, a, c.stdout)
 	}
-	var msp, mta *Section
-	load := func(dir string, f func(string) ([]Item, []error, error)) (*Section, error) {
-		items, warns, err := f(dir)
-		for _, w := range warns {
-			c.warn(w)
-		}
-		if err != nil {
-			return nil, mailerr.New(exitFor(err), "%s", err)
-		}
-		return &Section{Dir: dir, Items: items}, nil
+	for _, w := range warns {
+		c.warn(w)
 	}
-	if wantMSP {
-		if msp, err = load(c.cfg.MaildropDir, LoadMSP); err != nil {
-			return err
-		}
+	if err != nil {
+		return mailerr.New(exitFor(err), "%s", err)
 	}
-	if wantMTA {
-		if mta, err = load(c.cfg.QueueDir, LoadMTA); err != nil {
-			return err
-		}
-	}
-	opts := Options{Verbose: c.verbose, JSON: c.json, Filter: filter, Headings: c.only == ""}
 	if err := Print(c.stdout, msp, mta, opts); err != nil {
 		return mailerr.New(mailerr.ExIOErr, "writing the listing: %v", err)
 	}

@@ -29,6 +29,7 @@ func FromEnvelope(env *spool.Envelope, size int64, locked bool) Item {
 		Sender:   env.Sender,
 		Status:   env.Status,
 		Hold:     env.Hold,
+		UID:      env.UID,
 	}
 	switch {
 	case env.Hold != "":
@@ -60,6 +61,7 @@ func FromDrop(d *maildrop.Drop, owner string) Item {
 		Size:    d.Size,
 		Arrival: d.Created,
 		Sender:  owner,
+		UID:     d.UID,
 	}
 	if d.SenderSet {
 		it.Sender = d.Sender

@@ -85,6 +85,43 @@
 // the message's status, and is left out when there is neither. An empty
 // queue prints nothing.
 //
+// # Listing through the daemon
+//
+// queue_dir (0700) and maildrop_dir (0730) belong to the daemon's user, so
+// an ordinary user's mailq cannot read them. When a queue directory it
+// needs answers EACCES or EPERM and the caller is not root, mailq asks the
+// daemon over the control socket with the command "list", and prints the
+// answer's Output as it is:
+//
+//	-> {"cmd":"list","args":["-v","-Am","-qRalice@example.org","-q!Ifoo"]}
+//	<- {"ok":true,"output":"\t\t/var/spool/mqueue (1 request)\n..."}
+//	<- {"error":"You are not permitted to see the queue","status":77}
+//
+// Args are mailq's listing options, one per element, each in exactly one
+// of these forms (ListArgs.Encode writes them, ParseListArgs reads them):
+//
+//	-v        the -v layout
+//	--json    one JSON object per message
+//	-Ac, -Am  the MSP queue only, the MTA queue only
+//	-q<spec>  a filter, <spec> as after mailq's -q: [!]I, R, S or Q and the
+//	          substring glued on ("-qRalice", "-q!Sbob", "-qQ")
+//
+// No args is the default listing of both queues. Anything else is refused
+// with status 64. The daemon reads the queues asked for with its own
+// privileges, formats them with Print, and logs the files it could not
+// read (they may be other users' messages, so the caller is not told).
+// Who sees what is decided by the peer's uid from the kernel
+// (SO_PEERCRED): root and the daemon's own user see every message; any
+// other user sees only the messages they submitted (Item.UID: the drop
+// file's owner, the qf's U line; mail that came over SMTP is no user's),
+// and the "(N requests)" and "Total requests" counts count only those;
+// with mailq_all_users every user sees every message. With the privacy
+// word restrictmailq users other than root and the daemon's are refused
+// altogether with sendmail's "You are not permitted to see the queue",
+// status 77 (EX_NOPERM), whatever mailq_all_users says. A refusal's
+// status is the client's exit status. Root never asks the daemon, so
+// root's mailq works while the daemon is down.
+//
 // # Managing the queues
 //
 // Subcommands of mailq change the queues (Manager does the work): remove
@@ -101,7 +138,10 @@
 // A corrupt queue or drop file is a warning on stderr and never stops the
 // listing: the exit status of a listing is 0 (check_mailq reads any other
 // as CRITICAL) unless a queue directory itself cannot be read: 77 when
-// permission is denied, 69 otherwise, with a one-line message.
+// permission is denied (to root; other users ask the daemon), 69
+// otherwise, with a one-line message. A listing asked of the daemon fails
+// with 69 when no daemon answers, and with the status of the daemon's
+// refusal otherwise (77 under restrictmailq).
 //
 // Every failure is one line on stderr with a sysexits status: 64 usage
 // (bad flag, malformed queue ID, remove --all without --yes), 65 corrupt
@@ -140,6 +180,11 @@ type Item struct {
 	Status   string // last status message, e.g. "Deferred: ..."; "" if none
 	Hold     string // hold reason; "" if not held
 	Rcpts    []Rcpt // pending recipients only
+	// UID is the local user who submitted the message: a drop file's
+	// owner, a queued message's qf U line; -1 for mail that came over
+	// SMTP. The daemon's listing for an ordinary user shows only theirs.
+	// It is not part of the output.
+	UID int
 }
 
 // Rcpt is one pending recipient.

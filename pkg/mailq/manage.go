@@ -554,7 +554,11 @@ func Flush(socket string, ids []string, out io.Writer, timeout time.Duration) er
 		if unsupported(msg) {
 			return mailerr.New(mailerr.ExUnavailable, "cannot flush: no queue runner (the daemon says: %s)", oneLine(msg))
 		}
-		return mailerr.New(mailerr.ExUnavailable, "cannot flush: the daemon says: %s", oneLine(msg))
+		code := mailerr.ExUnavailable
+		if resp.Status != 0 {
+			code = resp.Status
+		}
+		return mailerr.New(code, "cannot flush: the daemon says: %s", oneLine(msg))
 	}
 	switch {
 	case strings.TrimSpace(resp.Output) != "":

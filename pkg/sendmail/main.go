@@ -217,8 +217,8 @@ func queueRun(cfg *config.Config, o *Options, stdout, stderr io.Writer) int {
 		return mailerr.ExTempFail
 	case !resp.OK:
 		fmt.Fprintf(stderr, "sendmail: %s\n", resp.Error)
-		if strings.Contains(resp.Error, "permission") {
-			return mailerr.ExNoPerm
+		if resp.Status != 0 {
+			return resp.Status
 		}
 		return mailerr.ExUnavailable
 	}
