@@ -25,6 +25,7 @@ type guard struct {
 	onRefuse   func(ip netip.Addr, reply string)
 	onPregreet func(ip netip.Addr, after time.Duration)
 	onCommand  func(ip netip.Addr, verb, arg string) // VRFY and EXPN, for the log
+	hostname   func() string                         // for RCPT TO:<postmaster>
 
 	mu       sync.Mutex
 	total    int
@@ -152,6 +153,12 @@ type conn struct {
 	// a NUL was seen in this message.
 	prev byte
 	bad  bool
+
+	// RCPT TO:<postmaster> (see postmaster): bytes read and already
+	// watched but not yet returned, and a command line held back until it
+	// is whole.
+	extra   []byte
+	partial []byte
 }
 
 // rawBad reports a bare CR, bare LF or NUL in the data of the message
@@ -251,21 +258,133 @@ func (c *conn) Read(p []byte) (int, error) {
 	if c.noRead.Load() {
 		return 0, io.EOF
 	}
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.sniff(p[:n])
+	if len(c.extra) > 0 {
+		n := copy(p, c.extra)
+		c.extra = c.extra[n:]
+		return n, nil
 	}
-	if n > 0 {
-		if n >= tailLen {
-			c.last = append(c.last[:0], p[n-tailLen:n]...)
-		} else {
-			c.last = append(c.last, p[:n]...)
-			if len(c.last) > tailLen {
-				c.last = c.last[len(c.last)-tailLen:]
+	n, err := c.Conn.Read(p)
+	if n > 0 && (!c.inData || len(c.partial) > 0) && c.g.hostname != nil {
+		if buf, ok := c.postmaster(p[:n]); ok {
+			if len(buf) == 0 && err == nil {
+				return c.Read(p) // a held line: wait for its end
 			}
+			n = copy(p, buf)
+			c.sniff(buf)
+			c.keepTail(buf)
+			c.extra = append(c.extra[:0], buf[n:]...)
+			return n, err
 		}
 	}
+	if n > 0 {
+		c.sniff(p[:n])
+		c.keepTail(p[:n])
+	}
 	return n, err
+}
+
+// keepTail keeps the last bytes read, for pipelinedPastData.
+func (c *conn) keepTail(b []byte) {
+	if len(b) >= tailLen {
+		c.last = append(c.last[:0], b[len(b)-tailLen:]...)
+		return
+	}
+	c.last = append(c.last, b...)
+	if len(c.last) > tailLen {
+		c.last = c.last[len(c.last)-tailLen:]
+	}
+}
+
+// postmaster gives "RCPT TO:<postmaster>" the host's name as its domain.
+// RFC 5321 (4.5.1) makes every server accept that address without a
+// domain, and go-smtp's parser wants one. Only command lines before a
+// DATA in the chunk are looked at; a trailing piece of a line that may
+// still become such a RCPT is held back (in partial) until its end. ok is
+// false when the chunk is to be used as it was read.
+func (c *conn) postmaster(chunk []byte) (buf []byte, ok bool) {
+	if len(c.partial) > 0 {
+		chunk = append(c.partial, chunk...)
+		c.partial = nil
+		ok = true
+	}
+	var out []byte
+	rest := chunk
+	for len(rest) > 0 {
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			if mayBePostmaster(rest) {
+				c.partial = append([]byte(nil), rest...)
+				if out == nil {
+					out = append([]byte(nil), chunk[:len(chunk)-len(rest)]...)
+				}
+				return out, true
+			}
+			break
+		}
+		line := rest[:nl+1]
+		if at := postmasterAt(line); at >= 0 {
+			if out == nil {
+				out = append([]byte(nil), chunk[:len(chunk)-len(rest)]...)
+			}
+			out = append(out, line[:at]...)
+			out = append(out, '@')
+			out = append(out, c.g.hostname()...)
+			out = append(out, line[at:]...)
+			rest = rest[nl+1:]
+			continue
+		}
+		if out != nil {
+			out = append(out, line...)
+		}
+		rest = rest[nl+1:]
+		if verb := bytes.TrimRight(line, "\r\n"); bytes.EqualFold(verb, []byte("DATA")) {
+			break // what follows may be message text
+		}
+	}
+	if out == nil {
+		return chunk, ok
+	}
+	return append(out, rest...), true
+}
+
+// rcptPostmaster is the command postmaster looks for, in upper case.
+const rcptPostmaster = "RCPT TO:<POSTMASTER>"
+
+// postmasterAt returns where "@domain" goes in a "RCPT TO:<postmaster>"
+// line (any case, blanks allowed after the colon, parameters after), or -1.
+func postmasterAt(line []byte) int {
+	const verb = "RCPT TO:"
+	if len(line) < len(verb) || !bytes.EqualFold(line[:len(verb)], []byte(verb)) {
+		return -1
+	}
+	i := len(verb)
+	for i < len(line) && line[i] == ' ' {
+		i++
+	}
+	const addr = "<postmaster>"
+	if len(line)-i < len(addr) || !bytes.EqualFold(line[i:i+len(addr)], []byte(addr)) {
+		return -1
+	}
+	end := i + len(addr)
+	if end < len(line) && line[end] != ' ' && line[end] != '\r' && line[end] != '\n' {
+		return -1
+	}
+	return end - 1 // before '>'
+}
+
+// mayBePostmaster reports whether an unfinished line could still become a
+// "RCPT TO:<postmaster>" command (it is held back until whole).
+func mayBePostmaster(part []byte) bool {
+	if len(part) > len(rcptPostmaster)+16 {
+		return false
+	}
+	p := bytes.ToUpper(part)
+	// Blanks after the colon: compare without them.
+	if i := bytes.IndexByte(p, ':'); i >= 0 {
+		p = append(p[:i+1:i+1], bytes.TrimLeft(p[i+1:], " ")...)
+	}
+	n := min(len(p), len(rcptPostmaster))
+	return bytes.Equal(p[:n], []byte(rcptPostmaster[:n]))
 }
 
 const tailLen = 64

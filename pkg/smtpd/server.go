@@ -90,6 +90,7 @@ func New(ln net.Listener, cfg *config.Config, o Options) (*Server, error) {
 	g.maxTotal = cfg.Limits.MaxConnections
 	g.maxPerIP = cfg.Limits.MaxConnectionsPerIP
 	g.pause = o.GreetPause
+	g.hostname = func() string { return o.Backend.Config().Hostname }
 	g.exempt = func(ip netip.Addr) bool { return o.Backend.Config().RelayAllowed(ip) }
 	log := o.Backend.Log
 	g.onRefuse = func(ip netip.Addr, reply string) {
