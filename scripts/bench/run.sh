@@ -28,13 +28,17 @@
 #   BENCH_DKIM_RUNS=3 BENCH_DKIM_WARMUP=500 BENCH_DKIM_TIMEOUT=600
 # Part idle (concurrent idle SMTP connections):
 #   BENCH_IDLE_CONNECTIONS=2000 BENCH_IDLE_HOLD=5 BENCH_IDLE_TIMEOUT=10
+# Part bigqueue (gosendmail only: mailq and the runner on 100,000 deferred messages):
+#   BENCH_BIGQUEUE_MESSAGES=100000 BENCH_BIGQUEUE_MAILQ_RUNS=5
+#   BENCH_BIGQUEUE_SETTLE=10 BENCH_BIGQUEUE_FLUSH_HOLD=20
+#   BENCH_BIGQUEUE_WRITERS=32 BENCH_BIGQUEUE_TIMEOUT=300
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # New parts are added here, beside submit.sh, in the order they should run.
-BENCH_PARTS=(submit ingest e2e dkim idle)
+BENCH_PARTS=(submit ingest e2e bigqueue dkim idle)
 
 update_docs=0
 parts=()
