@@ -1,15 +1,19 @@
-// Package daemon is the smtpd process: it prepares the spool, answers the
-// control socket, picks up submitted mail into the queue, and reloads on
-// SIGHUP. (The SMTP listeners and the queue runner join it later; until
-// then it says so at start.)
+// Package daemon is the smtpd process: it binds the SMTP listeners,
+// prepares the spool, starts the privileged local delivery part
+// (privlocal) and drops privileges, then runs the SMTP servers, the pickup
+// of submitted mail, the queue runner and the control socket.
 //
-// Life cycle: load the configuration (an error is exit 78); started as
-// root, look up `user` (missing: exit 78), create the spool directories
-// with their owners and modes, then drop to that user; listen on the
-// control socket; pick up drop files at start and whenever maildrop_dir
-// changes; on SIGHUP reload the configuration and maps, keeping the old
-// ones if the new ones are bad; on SIGTERM or SIGINT finish the pass in
-// progress and exit 0.
+// Life cycle: load the configuration (an error is exit 78); bind every
+// listener; started as root, look up `user` (missing: exit 78), create the
+// spool directories with their owners and modes, start the local delivery
+// part and drop to that user; serve. Pick up drop files at start, whenever
+// maildrop_dir changes and every 30 s. On SIGHUP reload the configuration,
+// the DKIM keys, the SMTP transport and the alias file, keeping the old
+// ones if the new ones are bad (the maps reload by themselves when they
+// change). On SIGTERM or SIGINT finish the SMTP transactions in flight and
+// the deliveries in progress, and exit 0. If the local delivery part dies,
+// stop the same way and exit 71, so that the service manager starts both
+// again.
 package daemon
 
 import (
