@@ -65,6 +65,13 @@ install: all
 	install -m 0755 bin/newaliases $(DESTDIR)$(PREFIX)/bin/newaliases
 	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/lib/sendmail
 	[ -e $(DESTDIR)/etc/mail/gosendmail.toml ] || install -m 0644 etc/gosendmail.toml $(DESTDIR)/etc/mail/gosendmail.toml
+	@# sendmail writes the maildrop through its setgid group (docs/security.md);
+	@# the Debian package sets this up with the user and the spool (make deb).
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && getent group gosendmail-drop >/dev/null; then \
+	  chgrp gosendmail-drop $(PREFIX)/sbin/sendmail && chmod 2755 $(PREFIX)/sbin/sendmail; \
+	else \
+	  echo "note: $(DESTDIR)$(PREFIX)/sbin/sendmail is not setgid gosendmail-drop: ordinary users cannot queue mail until it is (or install the package from make deb)"; \
+	fi
 
 # The Debian package, gosendmail_<version>_<arch>.deb in the checkout, with
 # dpkg-deb (offline); binaries built for it alone, position-independent.
