@@ -38,7 +38,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # New parts are added here, beside submit.sh, in the order they should run.
-BENCH_PARTS=(submit ingest e2e bigqueue dkim idle)
+BENCH_PARTS=(submit ingest e2e bigqueue dkim idle ceiling)
 
 update_docs=0
 parts=()
@@ -96,4 +96,8 @@ for part in "${parts[@]}"; do
 	fi
 	echo
 done
+# The README's table: every part's latest figures, with the machine.
+if [[ $update_docs -eq 1 ]]; then
+	"$BENCH_PYTHON" "$BENCH_DIR/summary.py" "$BENCH_RESULTS" "$BENCH_REPO/README.md" >/dev/null
+fi
 exit "$status"
