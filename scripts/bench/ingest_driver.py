@@ -287,6 +287,9 @@ def main():
 
     load_before = bc.loadavg()
     warmups = {}
+    # Idle memory: each server as started, before any mail (for Postfix,
+    # its master and the few processes it starts on its own).
+    idle_memory = {s.name: bc.memory_of([s.pid] if s is gsm else bc.pids_in(s.spool)) for s in sides}
     try:
         # Untimed first: Postfix's master spawns its smtpd and cleanup
         # processes, both fill their caches; the runs then start warm.
@@ -332,6 +335,7 @@ def main():
             "memory_end_pss_kib_max": max(r["memory"]["pss_kib"] for r in side.runs),
             "memory_end_rss_kib_max": max(r["memory"]["rss_kib"] for r in side.runs),
             "processes_end_max": max(r["memory"]["processes"] for r in side.runs),
+            "memory_idle": idle_memory.get(side.name),
             "runs": side.runs,
             "warmup": warmups.get(side.name),
         }
@@ -405,6 +409,11 @@ def main():
          col(g, lambda s: f"{s['other_cpu_share_median'] * 100:.0f}% of the CPUs"),
          col(p, lambda s: f"{s['other_cpu_share_median'] * 100:.0f}% of the CPUs"),
          "-", "-", "info"),
+        ("memory idle (before any mail), sum of PSS",
+         col(g, lambda s: f"{bc.fmt_kib(s['memory_idle']['pss_kib'])} ({s['memory_idle']['processes']} process)"),
+         col(p, lambda s: f"{bc.fmt_kib(s['memory_idle']['pss_kib'])} "
+                          f"({s['memory_idle']['processes']} processes)"),
+         rt(lambda s: s["memory_idle"]["pss_kib"]), "-", "info"),
         ("memory after a run, sum of PSS",
          col(g, lambda s: f"{bc.fmt_kib(s['memory_end_pss_kib_max'])} (1 process)"),
          col(p, lambda s: f"{bc.fmt_kib(s['memory_end_pss_kib_max'])} "
