@@ -18,6 +18,7 @@ require (
 )
 
 require (
+	github.com/emersion/go-milter v0.5.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/tools v0.48.0 // indirect
