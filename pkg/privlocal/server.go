@@ -158,10 +158,10 @@ func (s *Setup) deliver(r request, f *os.File) error {
 // inAliases reports whether the alias file, or a file it includes, has a
 // target of kind with this value.
 func (s *Setup) inAliases(kind aliases.Kind, value string) bool {
-	m := s.Aliases()
 	seen := map[string]bool{}
 	var includes []string
-	for _, ts := range m.All() {
+	// scan reports a match in ts and queues the includes not seen yet.
+	scan := func(ts []aliases.Target) bool {
 		for _, t := range ts {
 			switch {
 			case t.Kind == kind && t.Value == value:
@@ -170,25 +170,18 @@ func (s *Setup) inAliases(kind aliases.Kind, value string) bool {
 				seen[t.Value] = true
 				includes = append(includes, t.Value)
 			}
+		}
+		return false
+	}
+	for _, ts := range s.Aliases().All() {
+		if scan(ts) {
+			return true
 		}
 	}
 	// Included files may include others; bounded like routing.
-	for i := 0; i < len(includes) && i < 100; i++ {
-		if s.Include == nil {
-			break
-		}
-		ts, err := s.Include(includes[i])
-		if err != nil && len(ts) == 0 {
-			continue
-		}
-		for _, t := range ts {
-			switch {
-			case t.Kind == kind && t.Value == value:
-				return true
-			case t.Kind == aliases.Include && !seen[t.Value]:
-				seen[t.Value] = true
-				includes = append(includes, t.Value)
-			}
+	for i := 0; i < len(includes) && i < 100 && s.Include != nil; i++ {
+		if ts, err := s.Include(includes[i]); (err == nil || len(ts) > 0) && scan(ts) {
+			return true
 		}
 	}
 	return false
