@@ -38,7 +38,6 @@ func (n netResolver) LookupAddr(ctx context.Context, addr string) ([]string, err
 	return names, dns.NetError(err, addr)
 }
 
-
 // txtFunc is LookupTXT in the shape go-msgauth wants, bound to ctx.
 func (n netResolver) txtFunc(ctx context.Context) func(string) ([]string, error) {
 	return func(name string) ([]string, error) {

@@ -125,7 +125,6 @@ func (n netResolver) LookupAddr(ctx context.Context, addr string) ([]string, err
 	return names, dns.NetError(err, addr)
 }
 
-
 // kindOf is the dns.Kind of a lookup error; Temporary for errors that
 // are not *dns.Error.
 func kindOf(err error) dns.Kind {
