@@ -91,3 +91,13 @@ man:
 	  echo "scdoc < $$f > $${f%.scd}"; \
 	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) scdoc < $$f > $${f%.scd}.tmp && mv $${f%.scd}.tmp $${f%.scd} || { rm -f $${f%.scd}.tmp; exit 1; }; \
 	done
+
+# The long soak (docs/reliability.md): SOAK_SECONDS at SOAK_RATE msg/s
+# through the daemon to a sink MX, its RSS, goroutines and descriptors
+# sampled every 10 s; prints the samples and a verdict and writes
+# soak-results.json. `make test` runs the 30-second version (TestSoakShort).
+SOAK_SECONDS ?= 600
+SOAK_RATE    ?= 100
+.PHONY: soak
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) GO=$(GO) bash scripts/soak/run.sh

@@ -42,6 +42,18 @@ type Response struct {
 	Status int `json:"status,omitempty"`
 }
 
+// Status is the daemon's answer to "status", as JSON in Response.Output:
+// its resource use, for load tests, soak runs and monitoring. Root and the
+// daemon's own user may ask.
+type Status struct {
+	Goroutines int    `json:"goroutines"`       // runtime.NumGoroutine
+	FDs        int    `json:"fds"`              // open file descriptors (/proc/self/fd)
+	RSS        int64  `json:"rss_bytes"`        // resident set size (VmRSS)
+	HWM        int64  `json:"hwm_bytes"`        // peak resident set size (VmHWM)
+	HeapInuse  uint64 `json:"heap_inuse_bytes"` // runtime.MemStats.HeapInuse
+	NumGC      uint32 `json:"num_gc"`           // garbage collections so far
+}
+
 // Peer is the credentials of the process on the other end.
 type Peer struct {
 	UID, GID, PID int

@@ -19,6 +19,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,7 +396,12 @@ func displayPath(p string, named bool) string {
 // handle answers the control socket. Anyone may ping and ask for a
 // pickup pass; a reload by anyone but root and the daemon's own user is
 // answered without effect (changed files are re-read anyway). A listing
-// shows other users only their own messages (see list).
+// shows other users only their own messages (see list). "status" answers
+// root and the daemon's own user with the daemon's resource use, a
+// control.Status as JSON in Output (goroutines, open file descriptors,
+// RSS and its peak, heap in use, GC count); others are refused with
+// status 77. It stops the world for a moment (runtime.ReadMemStats):
+// for load tests and monitoring, not for every second.
 func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response {
 	switch req.Cmd {
 	case "ping":
@@ -430,8 +437,53 @@ func (d *Daemon) handle(peer control.Peer, req control.Request) control.Response
 		return control.Response{OK: true, Output: fmt.Sprintf("%d messages scheduled for delivery", n)}
 	case mailq.CmdList:
 		return d.list(peer, req.Args)
+	case "status":
+		if peer.UID != 0 && peer.UID != d.uid {
+			return control.Response{Error: "You are not permitted to see the daemon's status", Status: mailerr.ExNoPerm}
+		}
+		b, err := json.Marshal(processStatus())
+		if err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		return control.Response{OK: true, Output: string(b)}
 	}
 	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
+}
+
+// processStatus measures this process for "status". Figures that cannot
+// be read (no /proc) are left 0.
+func processStatus() control.Status {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := control.Status{Goroutines: runtime.NumGoroutine(), HeapInuse: ms.HeapInuse, NumGC: ms.NumGC}
+	if f, err := os.Open("/proc/self/fd"); err == nil {
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		// Not counting the descriptor that read the directory.
+		st.FDs = max(len(names)-1, 0)
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			key, val, ok := strings.Cut(line, ":")
+			if !ok || (key != "VmRSS" && key != "VmHWM") {
+				continue
+			}
+			f := strings.Fields(val) // "12345 kB"
+			if len(f) != 2 || f[1] != "kB" {
+				continue
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				continue
+			}
+			if key == "VmRSS" {
+				st.RSS = kb << 10
+			} else {
+				st.HWM = kb << 10
+			}
+		}
+	}
+	return st
 }
 
 // list is mailq for a user who cannot read the spool: the daemon reads
