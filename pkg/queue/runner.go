@@ -161,6 +161,15 @@ func (r *Runner) wake() {
 
 // scan reads every envelope and rebuilds the schedule.
 func (r *Runner) scan() {
+	// Only a message known before the directory is read is gone when the
+	// read misses it: one added meanwhile (Add, from SMTP or pickup) was
+	// committed after the listing and must stay scheduled.
+	r.mu.Lock()
+	before := make(map[string]bool, len(r.due))
+	for id := range r.due {
+		before[id] = true
+	}
+	r.mu.Unlock()
 	envs, errs := r.Queue.Scan()
 	for _, err := range errs {
 		r.Log.Warnf("", "queue: %v", err)
@@ -179,7 +188,7 @@ func (r *Runner) scan() {
 		}
 	}
 	for id := range r.due {
-		if !seen[id] && !r.running[id] {
+		if before[id] && !seen[id] && !r.running[id] {
 			delete(r.due, id)
 		}
 	}

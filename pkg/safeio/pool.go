@@ -348,13 +348,15 @@ func (a *Atomic) installPooled(replace bool, next func() string) error {
 	return nil
 }
 
-// failPooled gives the spare back after a failed install.
+// failPooled gives the spare back after a failed install (or an Abort).
+// As in RecycleSized, a file over BigSpare is emptied first: a message
+// that failed because the disk is full must not keep the space it took.
 func (a *Atomic) failPooled(err error) error {
 	if a.f != nil {
 		a.f.Close()
 		a.f = nil
 	}
-	if !a.pool.give(filepath.Base(a.tmp)) {
+	if a.n > BigSpare && a.pool.empty(a.tmp) != nil || !a.pool.give(filepath.Base(a.tmp)) {
 		os.Remove(a.tmp)
 	}
 	return err

@@ -133,7 +133,8 @@ func (s *Submission) Submit(r io.Reader) (*Result, error) {
 // returns the Message-ID.
 func (s *Submission) writeMessage(w io.Writer, hdr *parsed, in *input, sender, id string) (string, error) {
 	cfg, o := s.Cfg, s.Opts
-	bw := bufio.NewWriterSize(w, 64<<10)
+	dw := &dropWriter{w: w}
+	bw := bufio.NewWriterSize(dw, 64<<10)
 	date := s.Now.Format(time.RFC1123Z)
 	fmt.Fprintf(bw, "Received: (from %s@localhost)\r\n\tby %s (gosendmail %s/Submit) id %s;\r\n\t%s\r\n",
 		s.Caller.Name, cfg.Hostname, version.Version, id, date)
@@ -171,6 +172,10 @@ func (s *Submission) writeMessage(w io.Writer, hdr *parsed, in *input, sender, i
 	}
 	if !hdr.ended {
 		if err := in.copyBody(bw, hdr.partial); err != nil {
+			if dw.err != nil {
+				// The drop file failed (a full disk), not the input.
+				return "", spoolErr(dw.err, cfg.MaildropDir)
+			}
 			return "", inputErr(err, cfg)
 		}
 	} else if hdr.partial {
@@ -180,6 +185,22 @@ func (s *Submission) writeMessage(w io.Writer, hdr *parsed, in *input, sender, i
 		return "", spoolErr(err, cfg.MaildropDir)
 	}
 	return msgid, nil
+}
+
+// dropWriter remembers the first failure to write the drop file, so that
+// one met while the body is copied is not reported as a failure to read
+// the caller's message.
+type dropWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (d *dropWriter) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	return n, err
 }
 
 // formatAddress writes "Full Name <addr>", quoting or encoding the name as
