@@ -73,6 +73,7 @@ sendmail -q).`,
 	})
 	root.AddCommand(dkim.Command(func() string { return cfgFlag }))
 	root.AddCommand(doctorCommand(&cfgFlag, &code))
+	root.AddCommand(importMCCommand(&cfgFlag, &code))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "smtpd: %v\n", err)
 		var me *mailerr.Error
