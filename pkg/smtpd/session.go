@@ -335,6 +335,11 @@ func (s *Session) dataError(err error) error {
 	switch {
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message size exceeds fixed limit"}
+	case errors.Is(err, smtp.ErrTooLongLine):
+		// Permanent: the same message would fail again. go-smtp then
+		// closes the connection (500 5.4.0), its reader being past a line.
+		s.b.Log.Printf("", "%s: message line longer than %d octets", s.relay, maxLine)
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: fmt.Sprintf("Message line longer than %d octets", maxLine)}
 	case errors.As(err, &se):
 		s.b.Log.Printf("", "%s: %s", s.relay, se.Message)
 		if se.Code == 421 || se.Code == 554 {

@@ -121,7 +121,7 @@ func (c *Client) Deliver(ctx context.Context, req *Request) []Result {
 			last = err
 			continue
 		}
-		if res := c.reuse(h, ips, port, req); res != nil {
+		if res := c.reuse(ctx, h, ips, port, req); res != nil {
 			return res
 		}
 		conn, ip, err := c.dial(ctx, ips, port)
@@ -265,13 +265,19 @@ func isTimeout(err error) bool {
 // a session without results. A session that ends well is kept for the
 // next message to the same host (see pool.go).
 func (c *Client) session(ctx context.Context, conn net.Conn, host, relay, key string, req *Request, useTLS bool) (res []Result, retry bool, err error) {
+	// A stop (ctx ends) does not wait for a host that hangs: the
+	// connection is closed under the session, which fails as a lost
+	// connection, and the message stays queued with that reason.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	cl, retry, err := c.open(conn, host, useTLS)
 	if cl == nil {
 		conn.Close()
 		return nil, retry, err
 	}
 	res, err = c.transact(cl, conn, relay, req)
-	c.release(key, cl, conn, err == nil)
+	kept := stop() // false: ctx ended and closed the connection
+	c.release(key, cl, conn, err == nil && kept)
 	return res, false, err
 }
 
@@ -345,7 +351,7 @@ func (c *Client) transact(cl *smtp.Client, conn net.Conn, relay string, req *Req
 		// RSET, so the session can carry the next message.
 		return res, cl.Reset()
 	}
-	err = c.data(cl, req)
+	err = c.data(cl, conn, req)
 	for _, i := range accepted {
 		if err != nil {
 			if !isReply(err) {
@@ -383,7 +389,7 @@ func (h *heloConn) Write(p []byte) (int, error) {
 	return h.Conn.Write(p)
 }
 
-func (c *Client) data(cl *smtp.Client, req *Request) error {
+func (c *Client) data(cl *smtp.Client, conn net.Conn, req *Request) error {
 	body, err := req.Body()
 	if err != nil {
 		return mailerr.SMTP(451, "4.3.0", "cannot read queued message: %v", err)
@@ -393,11 +399,30 @@ func (c *Client) data(cl *smtp.Client, req *Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(w, &wireReader{r: bufio.NewReaderSize(body, 64<<10)}); err != nil {
+	// go-smtp clears the connection's deadline after each command, so the
+	// message itself would go out with none, and a server that stops
+	// reading would hold the delivery for ever. Each write gets
+	// CommandTimeout, as Postfix's smtp_data_xfer_timeout bounds each one;
+	// the final dot too. (The reply to the dot has DataTimeout.)
+	dw := &deadlineWriter{w: w, conn: conn, timeout: orDefault(c.CommandTimeout, CommandTimeout)}
+	if _, err := io.Copy(dw, &wireReader{r: bufio.NewReaderSize(body, 64<<10)}); err != nil {
 		w.Close()
 		return err
 	}
+	conn.SetWriteDeadline(time.Now().Add(dw.timeout))
 	return w.Close()
+}
+
+// deadlineWriter sets the connection's write deadline before each write.
+type deadlineWriter struct {
+	w       io.Writer
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
 }
 
 func all(rcpts []string, err error, relay string) []Result {
