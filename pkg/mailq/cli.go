@@ -149,6 +149,7 @@ func (c *cli) command() *cobra.Command {
 	f.StringArrayVarP(&c.filters, "filter", "q", nil, "sendmail queue `filter`: [!]I, R, S or Q and a substring (repeatable)")
 	f.BoolVar(&c.json, "json", false, "one JSON object per message, as Postfix's postqueue -j")
 	root.AddCommand(c.removeCommand(), c.holdCommand(), c.releaseCommand(), c.showCommand(), c.flushCommand())
+	root.AddCommand(c.importCommand())
 	return root
 }
 
