@@ -231,6 +231,16 @@ func timeOrZero(n int64) time.Time {
 // ErrCorrupt wraps every parse failure of a qf file.
 var ErrCorrupt = errors.New("corrupt queue file")
 
+// ErrSendmail says a qf file is sendmail 8's (its first line V2 to V8),
+// left in queue_dir when gosendmail replaced sendmail: not corrupt, not
+// ours to set aside; `mailq import` takes it in.
+var ErrSendmail = errors.New("a sendmail queue file (take it in with mailq import)")
+
+// isSendmailQf reports whether data starts as sendmail 8's qf files do.
+func isSendmailQf(data []byte) bool {
+	return len(data) >= 3 && data[0] == 'V' && data[1] >= '2' && data[1] <= '8' && data[2] == '\n'
+}
+
 // Unmarshal parses qf text strictly: version first, known codes only, each
 // at most once (R repeats), a trailer whose count matches, nothing after it.
 func Unmarshal(id string, data []byte) (*Envelope, error) {
@@ -239,6 +249,9 @@ func Unmarshal(id string, data []byte) (*Envelope, error) {
 	}
 	if len(data) > MaxQfSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(data))
+	}
+	if isSendmailQf(data) {
+		return nil, ErrSendmail
 	}
 	e := &Envelope{ID: id, UID: -1}
 	seen := map[byte]bool{}

@@ -183,3 +183,23 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// A qf that sendmail 8 left in the same directory is not ours to set
+// aside: it waits, untouched, for mailq import.
+func TestSendmailQfLeftAlone(t *testing.T) {
+	dir := t.TempDir()
+	q := Open(dir)
+	id := "x22FdWV1010569"
+	qf := "V8\nT1551541172\nSroot\nRPFD:rcpt@example.org\nH?F?From: root\n.\n"
+	os.WriteFile(filepath.Join(dir, "qf"+id), []byte(qf), 0o600)
+	os.WriteFile(filepath.Join(dir, "df"+id), []byte("body\n"), 0o600)
+	if _, err := q.Read(id); !errors.Is(err, ErrSendmail) {
+		t.Fatalf("Read: %v, want ErrSendmail", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "qf"+id)); err != nil || string(b) != qf {
+		t.Fatalf("the sendmail qf was touched: %q %v", b, err)
+	}
+	if n := q.CleanTemp(0); n != 0 {
+		t.Fatalf("CleanTemp removed %d files", n)
+	}
+}
