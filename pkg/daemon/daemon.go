@@ -263,6 +263,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 			again = d.pickupOnce()
 		case <-tick.C:
 			tables.check()
+			d.remote.sweep()
 			if time.Since(lastTrim) > time.Minute {
 				// Removed messages' bytes do not outstay a minute
 				// in spare files.

@@ -59,6 +59,9 @@ func (r *remoteSwitch) Deliver(ctx context.Context, req *smtp.Request) []smtp.Re
 	return r.cur.Load().Deliver(ctx, req)
 }
 
+// sweep closes the transport's sessions kept past their idle time.
+func (r *remoteSwitch) sweep() { r.cur.Load().Sweep() }
+
 // use puts a transport built for cfg in force; the old one's kept
 // sessions are closed.
 func (r *remoteSwitch) use(cfg *config.Config) {

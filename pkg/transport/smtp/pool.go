@@ -73,6 +73,10 @@ func (c *Client) take(key string) (pooled, bool) {
 	return pooled{}, false
 }
 
+// Sweep closes sessions idle for too long. Deliver sweeps too; the daemon
+// calls it on a timer so that a quiet server does not keep them open.
+func (c *Client) Sweep() { c.sweep() }
+
 // sweep closes sessions idle for too long.
 func (c *Client) sweep() {
 	c.pool.mu.Lock()
