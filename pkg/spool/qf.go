@@ -231,14 +231,16 @@ func timeOrZero(n int64) time.Time {
 // ErrCorrupt wraps every parse failure of a qf file.
 var ErrCorrupt = errors.New("corrupt queue file")
 
-// ErrSendmail says a qf file is sendmail 8's (its first line V2 to V8),
+// ErrSendmail says a qf file is sendmail 8's (its first line V4 to V8,
+// the versions sendmail 8.10 to 8.18 write; gosendmail's own versions
+// skip them),
 // left in queue_dir when gosendmail replaced sendmail: not corrupt, not
 // ours to set aside; `mailq import` takes it in.
 var ErrSendmail = errors.New("a sendmail queue file (take it in with mailq import)")
 
 // isSendmailQf reports whether data starts as sendmail 8's qf files do.
 func isSendmailQf(data []byte) bool {
-	return len(data) >= 3 && data[0] == 'V' && data[1] >= '2' && data[1] <= '8' && data[2] == '\n'
+	return len(data) >= 3 && data[0] == 'V' && data[1] >= '4' && data[1] <= '8' && data[2] == '\n'
 }
 
 // Unmarshal parses qf text strictly: version first, known codes only, each
