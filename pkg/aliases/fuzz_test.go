@@ -1,6 +1,7 @@
 package aliases
 
 import (
+	"bufio"
 	"bytes"
 	"reflect"
 	"strings"
@@ -107,4 +108,50 @@ func TestFormatVeryLong(t *testing.T) {
 	if len(errs) > 0 || !sameAliases(m, m2) {
 		t.Fatalf("round trip failed: %v", errs)
 	}
+}
+
+// FuzzParseInclude reads any :include: file (a list member may maintain
+// it) and checks that every problem is a *LineError on a line the file
+// has, that the targets are well formed, and that the targets written
+// back in the file's syntax, on one line, read back the same.
+func FuzzParseInclude(f *testing.F) {
+	f.Add([]byte("alice, bob@example.org\n# comment\n\\carol, \"|/bin/x y\", /var/mail/f, :include:/etc/l\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, errs := ParseInclude("fuzz", bytes.NewReader(data))
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for _, err := range errs {
+			le, ok := err.(*LineError)
+			if !ok {
+				t.Fatalf("problem of type %T: %v", err, err)
+			}
+			if le.Line < 1 || le.Line > lines || le.Warning || le.File != "fuzz" {
+				t.Fatalf("problem %+v in a file of %d lines", le, lines)
+			}
+		}
+		if len(ts) == 0 {
+			return
+		}
+		// A line starting with '#' is a comment: lead with a plain target.
+		parts := []string{"first"}
+		for _, tg := range ts {
+			if tg.Kind < Address || tg.Kind > Include || tg.Value == "" || tg.NoAlias && tg.Kind != Address {
+				t.Fatalf("bad target %+v", tg)
+			}
+			if (tg.Kind == File || tg.Kind == Include) && !strings.HasPrefix(tg.Value, "/") {
+				t.Fatalf("%s target %q is not an absolute path", tg.Kind, tg.Value)
+			}
+			parts = append(parts, formatTarget(tg))
+		}
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		writeLine(w, strings.Join(parts, ", "))
+		w.Flush()
+		ts2, errs := ParseInclude("formatted", &out)
+		if len(errs) > 0 {
+			t.Fatalf("formatted targets %q do not parse cleanly: %v", parts, errs)
+		}
+		if !reflect.DeepEqual(ts2[1:], ts) {
+			t.Fatalf("targets %+v written as %q read back as %+v", ts, parts, ts2[1:])
+		}
+	})
 }

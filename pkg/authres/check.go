@@ -208,7 +208,15 @@ func checkDKIM(ctx context.Context, r netResolver, head []byte, body io.Reader) 
 		_, err := io.Copy(io.Discard, body)
 		return nil, err
 	}
-	verifs, err := dkim.VerifyWithOptions(io.MultiReader(bytes.NewReader(head), body),
+	// A message of header fields only (RFC 5322 allows it) has no blank
+	// line; go-msgauth wants one, so give it the end of the header.
+	msg := io.MultiReader(bytes.NewReader(head), body)
+	if !bytes.HasSuffix(head, []byte("\n")) {
+		msg = io.MultiReader(bytes.NewReader(head), strings.NewReader("\r\n\r\n"), body)
+	} else if !headerEnded(head) {
+		msg = io.MultiReader(bytes.NewReader(head), strings.NewReader("\r\n"), body)
+	}
+	verifs, err := dkim.VerifyWithOptions(msg,
 		&dkim.VerifyOptions{LookupTXT: r.txtFunc(ctx), MaxVerifications: MaxSignatures})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return nil, err
@@ -372,4 +380,11 @@ func orgDomain(domain string) string {
 		return domain
 	}
 	return org
+}
+
+// headerEnded says whether head, as readHeader returns it, ends with the
+// blank line that ends a header.
+func headerEnded(head []byte) bool {
+	return bytes.Equal(head, []byte("\r\n")) || bytes.Equal(head, []byte("\n")) ||
+		bytes.HasSuffix(head, []byte("\n\r\n")) || bytes.HasSuffix(head, []byte("\n\n"))
 }

@@ -3,6 +3,7 @@ package maps
 import (
 	"bytes"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -138,4 +139,120 @@ func FuzzMailertable(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzClass reads any class file (local-host-names, relay-domains,
+// trusted-users) and checks that it holds exactly the words of its lines
+// outside comments, and that each member is then found the ways the
+// daemon looks: as written, case aside, as a domain (with its subdomains
+// for relay-domains), and, for network entries such as "192.0.2" or
+// "IPv6:2001:db8", by an address inside the network.
+func FuzzClass(f *testing.F) {
+	f.Add([]byte("# local-host-names\nexample.org Example.NET # and\n[192.0.2.1]\n192.0.2\nIPv6:2001:DB8::1\r\nipv6:2001:0db8\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseClass("fuzz", bytes.NewReader(data))
+		if c == nil {
+			t.Fatal("nil class")
+		}
+		if err != nil {
+			// Only a line too long for the scanner is an error.
+			if !strings.Contains(err.Error(), "too long") {
+				t.Fatalf("ParseClass: %v", err)
+			}
+			return
+		}
+		want := map[string]bool{}
+		for _, line := range strings.Split(string(data), "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			for _, w := range strings.Fields(line) {
+				want[w] = true
+			}
+		}
+		if len(c) != len(want) {
+			t.Fatalf("class %q, want %q", keys(c), keys(want))
+		}
+		n := 0
+		for w := range want {
+			if !c[w] {
+				t.Fatalf("class %q lacks %q", keys(c), w)
+			}
+			if n++; n > 40 {
+				continue // enough lookups for one input
+			}
+			checkMember(t, c, w)
+		}
+	})
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func checkMember(t *testing.T, c Class, w string) {
+	t.Helper()
+	if !c.Has(w) || !c.HasFold(upperASCII(w)) || !c.HasFold(lowerASCII(w)) {
+		t.Fatalf("%q not found, case aside", w)
+	}
+	if !strings.HasSuffix(w, ".") {
+		if !DomainIn(c, w, false) || !DomainIn(c, upperASCII(w)+".", false) {
+			t.Fatalf("domain %q not in its own class", w)
+		}
+		if !DomainIn(c, "mail."+w, true) {
+			t.Fatalf("mail.%s not a subdomain of %q", w, w)
+		}
+	}
+	// Whole leading octets: "192.0.2" takes 192.0.2.7.
+	if parts := strings.Split(w, "."); len(parts) <= 4 && canonicalOctets(parts) {
+		for len(parts) < 4 {
+			parts = append(parts, "7")
+		}
+		ip := netip.MustParseAddr(strings.Join(parts, "."))
+		if !AddrIn(c, ip) || !AddrIn(c, netip.AddrFrom16(ip.As16())) {
+			t.Fatalf("%v not in network %q", ip, w)
+		}
+	}
+	// Whole leading 16-bit groups: "IPv6:2001:db8" takes 2001:db8:1:1:...
+	if len(w) > 5 && strings.EqualFold(w[:5], "ipv6:") {
+		norm, ok := normIPv6(w[5:])
+		if !ok {
+			return
+		}
+		g := strings.Split(norm, ":")
+		for len(g) < 8 {
+			g = append(g, "1")
+		}
+		ip, err := netip.ParseAddr(strings.Join(g, ":"))
+		if err != nil {
+			t.Fatalf("%q normalised to %q: %v", w, norm, err)
+		}
+		if !ip.Is4In6() && !AddrIn(c, ip) {
+			t.Fatalf("%v not in network %q", ip, w)
+		}
+	}
+}
+
+// upperASCII: host names fold in ASCII only (Unicode upper case may
+// leave a letter's fold orbit, as dotless i does).
+func upperASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+func canonicalOctets(parts []string) bool {
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 255 || strconv.Itoa(n) != p {
+			return false
+		}
+	}
+	return true
 }
