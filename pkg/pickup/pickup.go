@@ -68,7 +68,7 @@ func (p *Pickup) Once() (queued, left int) {
 		}
 		if ok {
 			n++
-		} else {
+		} else if !p.milterWaiting(name) { // milter.go: in the filters, or waiting to go again
 			left++
 		}
 	}
@@ -81,6 +81,9 @@ func (p *Pickup) Once() (queued, left int) {
 }
 
 func (p *Pickup) take(name string) (bool, error) {
+	if p.milterWaiting(name) { // milter.go
+		return false, nil
+	}
 	path := filepath.Join(p.Cfg.MaildropDir, name)
 	d, err := maildrop.Open(path)
 	switch {
@@ -108,6 +111,9 @@ func (p *Pickup) take(name string) (bool, error) {
 		return false, p.setAside(path, name, err)
 	}
 	env.ID = name
+	if chain := p.milterChain(); chain != nil { // milter.go: the filters decide, on a goroutine of their own
+		return p.filter(chain, path, env, prefix), nil
+	}
 	body := &bodyType{r: io.MultiReader(strings.NewReader(prefix), d.Message()), env: env}
 	if err := p.Queue.Create(env, body); err != nil {
 		return false, fmt.Errorf("cannot queue: %w", err)

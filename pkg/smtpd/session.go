@@ -81,6 +81,8 @@ type Session struct {
 	from  string
 	rcpts []spool.Recipient
 	opts  *smtp.MailOptions
+
+	mf *milterState // milter.go: the [[milter]] filters; nil when none
 }
 
 // ourConn finds the guarded connection under TLS, if any.
@@ -123,6 +125,9 @@ func (b *Backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		s.relayOK = true
 	case Discard:
 		s.discard = true
+	}
+	if err := s.milterStart(); err != nil { // milter.go: connect and HELO to the filters
+		return nil, err
 	}
 	return s, nil
 }
@@ -190,6 +195,9 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	case Discard:
 		s.discard = true
 	}
+	if err := s.milterMail(from, opts); err != nil { // milter.go
+		return err
+	}
 	s.from, s.opts = from, opts
 	s.rcpts = nil
 	s.inTx = true
@@ -206,6 +214,9 @@ func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	if e := checkRcpt(s.b.Tables, to, s.relayOK || s.user != ""); e != nil {
 		return s.refuse("check_rcpt", "<"+to+">", e)
+	}
+	if err := s.milterRcpt(to, opts); err != nil { // milter.go
+		return err
 	}
 	r := spool.Recipient{Addr: to, State: spool.Pending}
 	if opts != nil {
@@ -259,7 +270,16 @@ func (s *Session) Data(r io.Reader) error {
 		env.Ret = string(s.opts.Return)
 	}
 	var data io.Reader = cr
-	if strict && s.b.Inbound != nil && s.b.Rewrite != nil && !s.discard {
+	if s.mf != nil && !s.discard {
+		// milter.go: the filters see (and may change) the message and
+		// its envelope before it is queued.
+		msg, done, err := s.milterData(cfg, cr, env, strict)
+		defer done()
+		if err != nil {
+			return err
+		}
+		data = msg
+	} else if strict && s.b.Inbound != nil && s.b.Rewrite != nil && !s.discard {
 		// The checks read the whole message before it is queued, so it is
 		// held in a temporary file (never in memory) and then queued with
 		// its Authentication-Results field.
@@ -312,7 +332,7 @@ func (s *Session) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Please try again later"}
 		}
 	}
-	s.b.Log.Received(env.ID, displayAddr(s.from), size, len(env.Rcpts), cr.msgid, s.proto(), s.b.Listener.Name, s.relay)
+	s.b.Log.Received(env.ID, displayAddr(env.Sender), size, len(env.Rcpts), cr.msgid, s.proto(), s.b.Listener.Name, s.relay)
 	if s.b.Queued != nil {
 		s.b.Queued(env.ID)
 	}
@@ -409,10 +429,12 @@ func sanitizeHelo(h string) string {
 func (s *Session) Reset() {
 	s.from, s.rcpts, s.opts = "", nil, nil
 	s.inTx = false
+	s.milterReset() // milter.go
 }
 
 // Logout ends the session.
 func (s *Session) Logout() error {
+	s.milterClose() // milter.go
 	if !s.mailed {
 		s.b.Log.Printf("", "%s did not issue MAIL/EXPN/VRFY/ETRN during connection to %s", s.relay, s.b.Listener.Name)
 	}

@@ -232,6 +232,10 @@ max_connections = $max_conn
 [delivery]
 dns_server = "127.0.0.1:$dead_port"
 EOF
+	# A part may add tables of its own (the milter part's [[milter]]).
+	if [[ -n ${BENCH_GS_EXTRA_CONFIG:-} ]]; then
+		printf '\n%s\n' "$BENCH_GS_EXTRA_CONFIG" >>"$GS_CONFIG"
+	fi
 }
 
 # gosendmail_start: start bin/smtpd in the background with 8192 descriptors

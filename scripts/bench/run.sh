@@ -38,7 +38,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # New parts are added here, beside submit.sh, in the order they should run.
-BENCH_PARTS=(submit ingest e2e bigqueue dkim idle ceiling)
+BENCH_PARTS=(submit ingest e2e bigqueue dkim milter idle ceiling)
 
 update_docs=0
 parts=()

@@ -78,7 +78,7 @@ def main():
     ceil = load(d, "ceiling")
     if ceil:
         row("ceiling: smtp-source straight into smtp-sink", f"{ceil['median_msg_s']:.0f} msg/s", "-", "-", "-", "info")
-    for part in ("dkim", "idle", "bigqueue"):
+    for part in ("dkim", "milter", "idle", "bigqueue"):
         x = load(d, part)
         if not x:
             continue
