@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,6 +172,10 @@ func TestBounceAndDefer(t *testing.T) {
 		if !strings.Contains(strings.ToLower(string(b)), strings.ToLower(want)) {
 			t.Errorf("bounce lacks %q:\n%s", want, b)
 		}
+	}
+	// The bounce's from= line gives its real size.
+	if m := regexp.MustCompile(`from=<>, size=(\d+),`).FindStringSubmatch(d.log()); m == nil || m[1] == "0" {
+		t.Errorf("the DSN's from= line has no size: %v", m)
 	}
 
 	// Deferral.

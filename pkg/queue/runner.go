@@ -734,7 +734,8 @@ func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
 	if env.BodyType == "8BITMIME" {
 		benv.BodyType = "8BITMIME"
 	}
-	if err := r.Queue.Create(benv, &b); err != nil {
+	size, err := r.Queue.CreateSize(benv, &b)
+	if err != nil {
 		r.Log.Warnf(env.ID, "cannot queue the delivery status notification: %v", err)
 		return
 	}
@@ -746,6 +747,6 @@ func (r *Runner) bounce(env *spool.Envelope, fs []failure, kind dsn.Kind) {
 		what = "DSN: Return receipt"
 	}
 	r.Log.Printf(env.ID, "%s: %s: %s", benv.ID, what, errText(fs[0].err))
-	r.Log.Received(benv.ID, "<>", int64(b.Len()), 1, "", "", "", "localhost")
+	r.Log.Received(benv.ID, "<>", size, 1, "", "", "", "localhost")
 	r.Add(benv.ID)
 }

@@ -154,7 +154,7 @@ type conn struct {
 	prev byte
 	bad  bool
 
-	// RCPT TO:<postmaster> (see postmaster): bytes read and already
+	// RCPT TO:<postmaster> (see rewriteCommands): bytes read and already
 	// watched but not yet returned, and a command line held back until it
 	// is whole.
 	extra   []byte
@@ -265,7 +265,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && (!c.inData || len(c.partial) > 0) && c.g.hostname != nil {
-		if buf, ok := c.postmaster(p[:n]); ok {
+		if buf, ok := c.rewriteCommands(p[:n]); ok {
 			if len(buf) == 0 && err == nil {
 				return c.Read(p) // a held line: wait for its end
 			}
@@ -295,13 +295,15 @@ func (c *conn) keepTail(b []byte) {
 	}
 }
 
-// postmaster gives "RCPT TO:<postmaster>" the host's name as its domain.
-// RFC 5321 (4.5.1) makes every server accept that address without a
-// domain, and go-smtp's parser wants one. Only command lines before a
+// rewriteCommands fixes two command lines before go-smtp reads them: it
+// gives "RCPT TO:<postmaster>" the host's name as its domain (RFC 5321
+// 4.5.1 makes every server accept that address without a domain, and
+// go-smtp's parser wants one), and drops the argument of a HELO or EHLO
+// with a control byte in it (badGreeting). Only command lines before a
 // DATA in the chunk are looked at; a trailing piece of a line that may
 // still become such a RCPT is held back (in partial) until its end. ok is
 // false when the chunk is to be used as it was read.
-func (c *conn) postmaster(chunk []byte) (buf []byte, ok bool) {
+func (c *conn) rewriteCommands(chunk []byte) (buf []byte, ok bool) {
 	if len(c.partial) > 0 {
 		chunk = append(c.partial, chunk...)
 		c.partial = nil
@@ -322,6 +324,17 @@ func (c *conn) postmaster(chunk []byte) (buf []byte, ok bool) {
 			break
 		}
 		line := rest[:nl+1]
+		if badGreeting(line) {
+			// HELO or EHLO with a control byte in the name: go-smtp
+			// would take it; without an argument it answers 501.
+			if out == nil {
+				out = append([]byte(nil), chunk[:len(chunk)-len(rest)]...)
+			}
+			out = append(out, line[:4]...)
+			out = append(out, '\r', '\n')
+			rest = rest[nl+1:]
+			continue
+		}
 		if at := postmasterAt(line); at >= 0 {
 			if out == nil {
 				out = append([]byte(nil), chunk[:len(chunk)-len(rest)]...)
@@ -345,6 +358,22 @@ func (c *conn) postmaster(chunk []byte) (buf []byte, ok bool) {
 		return chunk, ok
 	}
 	return append(out, rest...), true
+}
+
+// badGreeting reports a HELO or EHLO line whose argument holds a control
+// byte (NUL, bare CR, ESC...): such a name would be echoed back and
+// written into Received: fields.
+func badGreeting(line []byte) bool {
+	if len(line) < 5 || !(bytes.EqualFold(line[:4], []byte("HELO")) || bytes.EqualFold(line[:4], []byte("EHLO"))) || line[4] != ' ' {
+		return false
+	}
+	arg := bytes.TrimRight(line[5:], "\r\n")
+	for _, b := range arg {
+		if b < 0x20 && b != '\t' || b == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // rcptPostmaster is the command postmaster looks for, in upper case.
