@@ -101,7 +101,8 @@ type Message struct {
 // the first line that is not a header field (which starts the body).
 func ReadMessage(src io.ReaderAt, size int64) (*Message, error) {
 	m := &Message{src: src, size: size}
-	br := bufio.NewReaderSize(io.NewSectionReader(src, 0, size), 32<<10)
+	// A buffer the size of a small message, not 32 KiB for each one.
+	br := bufio.NewReaderSize(io.NewSectionReader(src, 0, size), int(min(size+1, 32<<10)))
 	var off int64
 	var cur *Field
 	for {
@@ -263,6 +264,14 @@ func (m *Message) headerBytes(blankLine bool) []byte {
 }
 
 // bodyReader reads the body as it now is.
+// bodyLen is the size of the body the filters see.
+func (m *Message) bodyLen() int64 {
+	if m.body != nil {
+		return m.bodySize
+	}
+	return m.size - m.hdrLen
+}
+
 func (m *Message) bodyReader() io.Reader {
 	if m.body != nil {
 		return io.NewSectionReader(m.body, 0, m.bodySize)
