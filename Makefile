@@ -65,12 +65,18 @@ install: all
 	install -m 0755 bin/newaliases $(DESTDIR)$(PREFIX)/bin/newaliases
 	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/lib/sendmail
 	[ -e $(DESTDIR)/etc/mail/gosendmail.toml ] || install -m 0644 etc/gosendmail.toml $(DESTDIR)/etc/mail/gosendmail.toml
-	@# sendmail writes the maildrop through its setgid group (docs/security.md);
-	@# the Debian package sets this up with the user and the spool (make deb).
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && getent group gosendmail-drop >/dev/null; then \
-	  chgrp gosendmail-drop $(PREFIX)/sbin/sendmail && chmod 2755 $(PREFIX)/sbin/sendmail; \
+	install -d $(DESTDIR)/lib/systemd/system
+	install -m 0644 packaging/debian/gosendmail.service $(DESTDIR)/lib/systemd/system/gosendmail.service
+	for page in man/*.[0-9]; do \
+	  install -d $(DESTDIR)$(PREFIX)/share/man/man$${page##*.}; \
+	  install -m 0644 $$page $(DESTDIR)$(PREFIX)/share/man/man$${page##*.}/; \
+	done
+	@# Into the running system (no DESTDIR, as root): what the package's
+	@# postinst does (user, groups, spool, setgid sendmail, /etc/aliases).
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  PREFIX=$(PREFIX) sh packaging/setup-system.sh; \
 	else \
-	  echo "note: $(DESTDIR)$(PREFIX)/sbin/sendmail is not setgid gosendmail-drop: ordinary users cannot queue mail until it is (or install the package from make deb)"; \
+	  echo "note: run PREFIX=$(PREFIX) sh packaging/setup-system.sh as root on the target system (user, groups, spool, setgid sendmail)"; \
 	fi
 
 # The Debian package, gosendmail_<version>_<arch>.deb in the checkout, with

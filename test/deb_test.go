@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"os/user"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // repoRoot is the checkout.
@@ -175,20 +177,64 @@ func TestDebianPackageInstall(t *testing.T) {
 	if !fileExists("/etc/aliases") {
 		t.Error("postinst left no /etc/aliases")
 	}
-	// The installed sendmail queues mail from an unprivileged user while
-	// no daemon runs (this machine has no systemd).
+	// Every installed path has the owner and mode it should.
+	checkInstalledModes(t, g.Gid)
+
+	// The installed sendmail queues mail from www-data (PHP's user) while
+	// no daemon runs (this machine has no systemd)...
+	marker := "installed-" + strconv.Itoa(os.Getpid())
 	cmd := exec.Command("/usr/sbin/sendmail", "-t", "-i")
-	cmd.Stdin = strings.NewReader("To: root\nSubject: installed\n\nhello\n")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Stdin = strings.NewReader("To: root\nSubject: " + marker + "\n\nhello\n")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 33, Gid: 33}}
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sendmail as nobody: %v\n%s", err, b)
+		t.Fatalf("sendmail as www-data: %v\n%s", err, b)
 	}
 	ents, err := os.ReadDir("/var/spool/mqueue-client")
 	must(t, err)
 	if len(ents) != 1 {
 		t.Fatalf("maildrop holds %d files, want 1", len(ents))
 	}
+	// ...and the installed daemon, started as root with the installed
+	// configuration, picks it up and delivers it to root's mbox.
+	daemon := exec.Command("/usr/sbin/smtpd", "--config", "/etc/mail/gosendmail.toml")
+	var dout bytes.Buffer
+	daemon.Stdout, daemon.Stderr = &dout, &dout
+	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	must(t, daemon.Start())
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		daemon.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- daemon.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			syscall.Kill(-daemon.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	mbox := "/var/mail/root"
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(readFile(mbox), "Subject: "+marker) {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("the message never reached %s; the daemon said:\n%s", mbox, dout.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if fi, err := os.Stat(mbox); err == nil {
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != 0 || st.Gid != 8 || fi.Mode().Perm() != 0o660 {
+			t.Errorf("%s: %d:%d %v, want root:mail 0660", mbox, st.Uid, st.Gid, fi.Mode().Perm())
+		}
+	}
+	stop()
 	run("smtpd", "config") // the conffile parses
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
 		// The unit's syntax, its command and its documentation pages.
@@ -215,7 +261,119 @@ func TestDebianPackageInstall(t *testing.T) {
 	}
 }
 
+// checkInstalledModes checks the owner and mode of every path the
+// package installed (dpkg -L), as the package and postinst set them.
+func checkInstalledModes(t *testing.T, dropGID string) {
+	t.Helper()
+	out, err := exec.Command("dpkg", "-L", "gosendmail").Output()
+	must(t, err)
+	exec755 := map[string]bool{"/usr/sbin/smtpd": true, "/usr/bin/mailq": true, "/usr/bin/newaliases": true}
+	for _, p := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if p == "/." || p == "" {
+			continue
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		owner := strconv.Itoa(int(st.Uid)) + ":" + strconv.Itoa(int(st.Gid))
+		want, wantOwner := os.FileMode(0o644), "0:0"
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			continue // /usr/lib/sendmail
+		case fi.IsDir():
+			want = os.ModeDir | 0o755
+		case p == "/usr/sbin/sendmail":
+			want, wantOwner = 0o755|os.ModeSetgid, "0:"+dropGID
+		case exec755[p]:
+			want = 0o755
+		}
+		if fi.Mode() != want || owner != wantOwner {
+			t.Errorf("%s: %v %s, want %v %s", p, fi.Mode(), owner, want, wantOwner)
+		}
+	}
+}
+
 func fileExists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// make install for systems without dpkg: the files at the same paths as
+// the package's, and (on a throwaway machine, as root) the same system
+// steps as postinst, through packaging/setup-system.sh, undone afterwards.
+func TestMakeInstall(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	dest := t.TempDir()
+	cmd := exec.Command("make", "install", "DESTDIR="+dest, "PREFIX=/usr")
+	cmd.Dir = repoRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, b)
+	}
+	for _, p := range []string{"usr/sbin/sendmail", "usr/sbin/smtpd", "usr/bin/mailq", "usr/bin/newaliases",
+		"etc/mail/gosendmail.toml", "lib/systemd/system/gosendmail.service", "usr/share/man/man8/smtpd.8",
+		"usr/share/man/man5/gosendmail.toml.5"} {
+		if !fileExists(filepath.Join(dest, p)) {
+			t.Errorf("make install did not install /%s", p)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(dest, "usr/lib/sendmail")); err != nil || l != "../sbin/sendmail" {
+		t.Errorf("/usr/lib/sendmail: %q %v", l, err)
+	}
+
+	if os.Getenv("GOSENDMAIL_DEB_INSTALL_TEST") != "1" || os.Geteuid() != 0 {
+		t.Log("the system steps (setup-system.sh) run only with GOSENDMAIL_DEB_INSTALL_TEST=1, as root")
+		return
+	}
+	if _, err := user.Lookup("gosendmail"); err == nil {
+		t.Skip("a gosendmail user exists already; not touching this system")
+	}
+	for _, d := range []string{"/var/spool/mqueue", "/var/spool/mqueue-client"} {
+		if fileExists(d) {
+			t.Skipf("%s exists already; not touching this system", d)
+		}
+	}
+	t.Cleanup(func() {
+		exec.Command("userdel", "gosendmail").Run()
+		exec.Command("groupdel", "gosendmail").Run()
+		exec.Command("groupdel", "gosendmail-drop").Run()
+		os.RemoveAll("/var/spool/mqueue")
+		os.RemoveAll("/var/spool/mqueue-client")
+	})
+	setup := func() *exec.Cmd {
+		c := exec.Command("sh", filepath.Join(repoRoot(), "packaging/setup-system.sh"))
+		c.Env = append(os.Environ(), "PREFIX="+filepath.Join(dest, "usr"))
+		return c
+	}
+	if b, err := setup().CombinedOutput(); err != nil {
+		t.Fatalf("setup-system.sh: %v\n%s", err, b)
+	}
+	u, err := user.Lookup("gosendmail")
+	must(t, err)
+	g, err := user.LookupGroup("gosendmail-drop")
+	must(t, err)
+	for _, c := range []struct {
+		path         string
+		owner, group string
+		mode         os.FileMode
+	}{
+		{"/var/spool/mqueue", u.Uid, u.Gid, os.ModeDir | 0o700},
+		{"/var/spool/mqueue-client", u.Uid, g.Gid, os.ModeDir | 0o730},
+		{filepath.Join(dest, "usr/sbin/sendmail"), "0", g.Gid, 0o755 | os.ModeSetgid},
+	} {
+		fi, err := os.Stat(c.path)
+		must(t, err)
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != c.mode || strconv.Itoa(int(st.Uid)) != c.owner || strconv.Itoa(int(st.Gid)) != c.group {
+			t.Errorf("%s: %v %d:%d, want %v %s:%s", c.path, fi.Mode(), st.Uid, st.Gid, c.mode, c.owner, c.group)
+		}
+	}
+	// Run again: nothing changes, nothing fails.
+	if b, err := setup().CombinedOutput(); err != nil {
+		t.Fatalf("setup-system.sh, twice: %v\n%s", err, b)
+	}
 }
