@@ -59,6 +59,13 @@ type Config struct {
 	// word restrictmailq refuses other users' listings altogether and
 	// overrides this key.
 	MailqAllUsers bool `toml:"mailq_all_users"`
+	// MasqueradeAs is sendmail's MASQUERADE_AS: the domain that mail
+	// submitted with the sendmail command shows in the From: field it is
+	// given (instead of hostname), and with MasqueradeEnvelope in its
+	// envelope sender too. Users in ExposedUsers keep hostname.
+	MasqueradeAs       string   `toml:"masquerade_as"`
+	MasqueradeEnvelope bool     `toml:"masquerade_envelope"`
+	ExposedUsers       []string `toml:"exposed_users"`
 	// DMARCReject refuses mail from foreign clients that fails DMARC under
 	// a p=reject policy; by default it is only recorded (the spam filter
 	// decides).
@@ -156,6 +163,7 @@ type Submit struct {
 func Defaults() *Config {
 	c := &Config{
 		Hostname:       "",
+		ExposedUsers:   []string{"root"},
 		QueueDir:       "/var/spool/mqueue",
 		MaildropDir:    "/var/spool/mqueue-client",
 		MailSpoolDir:   "/var/mail",
@@ -321,6 +329,11 @@ func (c *Config) finish(path string) error {
 	} else if err := checkHostname(c.Hostname); err != nil {
 		return c.fieldError("hostname", "%v", err)
 	}
+	if c.MasqueradeAs != "" {
+		if err := checkHostname(c.MasqueradeAs); err != nil {
+			return c.fieldError("masquerade_as", "%v", err)
+		}
+	}
 	if len(c.Listen) == 0 {
 		c.Listen = DefaultListeners()
 	}
@@ -457,6 +470,29 @@ var knownPrivacy = map[string]bool{
 
 // goaway expands to these, as in sendmail.
 var goawayWords = []string{"needmailhelo", "needexpnhelo", "needvrfyhelo", "noexpn", "novrfy", "noverb", "authwarnings", "noactualrecipient"}
+
+// HeaderDomain is the domain of a local user's address in the From: field
+// of mail they submit: masquerade_as, unless unset or the user is exposed.
+func (c *Config) HeaderDomain(user string) string {
+	if c.MasqueradeAs == "" {
+		return c.Hostname
+	}
+	for _, u := range c.ExposedUsers {
+		if u == user {
+			return c.Hostname
+		}
+	}
+	return c.MasqueradeAs
+}
+
+// EnvelopeDomain is the domain of a local user's envelope sender: as
+// HeaderDomain with masquerade_envelope, else hostname.
+func (c *Config) EnvelopeDomain(user string) string {
+	if !c.MasqueradeEnvelope {
+		return c.Hostname
+	}
+	return c.HeaderDomain(user)
+}
 
 // HasPrivacy reports whether a privacy word is in force (goaway expanded).
 func (c *Config) HasPrivacy(word string) bool {

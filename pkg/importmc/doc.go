@@ -112,10 +112,13 @@
 //	define(`confMAX_DAEMON_CHILDREN', `N')     [limits] max_connections = N
 //	define(`confSERVER_CERT' / `confSERVER_KEY') [tls] cert_file / key_file
 //	define(`confDEF_USER_ID', `user')          [delivery] default_user = "user" (numbers listed)
+//	MASQUERADE_AS(`dom')                       masquerade_as = "dom"
+//	FEATURE(`masquerade_envelope')             masquerade_envelope = true
+//	EXPOSED_USER(`u v')                        exposed_users = ["root", "u", "v"]
 //
-// Not translated, with the reason in the report: MASQUERADE_AS and the
-// other masquerading and address-rewriting macros and features
-// (gosendmail does not rewrite addresses), the FEATUREs and conf* settings
+// Not translated, with the reason in the report: the other masquerading
+// and address-rewriting macros and features (MASQUERADE_DOMAIN,
+// exceptions, genericstable, domaintable...), the FEATUREs and conf* settings
 // gosendmail has no switch for (delay_checks, conncontrol, ratecontrol,
 // dnsbl, confCONNECTION_RATE_THROTTLE, confBAD_RCPT_THROTTLE, ...),
 // confAUTH_MECHANISMS (gosendmail checks AUTH against [auth] users_file,

@@ -224,8 +224,6 @@ func TestUser(t *testing.T) {
 		what, why string
 	}{
 		{Note, 38, "opendkim", "replaced by native signing"},
-		{NotTranslated, 27, "MASQUERADE_AS", "masquerading"},
-		{NotTranslated, 28, "masquerade_envelope", "masquerading"},
 		{NotTranslated, 35, "confAUTH_MECHANISMS", "users_file"},
 		{NotTranslated, 41, "starttls.m4", "[tls]"},
 		{NotTranslated, 47, "MAILER(`procmail')", "procmail"},
@@ -574,6 +572,23 @@ func TestSnippets(t *testing.T) {
 		}
 		if res.Count(Error) > 0 {
 			t.Errorf("%q: errors:\n%s", c.mc, report(res))
+		}
+	}
+}
+
+// MASQUERADE_AS, EXPOSED_USER and masquerade_envelope become their keys;
+// root stays exposed as in sendmail's class E.
+func TestMasquerade(t *testing.T) {
+	mc := "VERSIONID(`test')dnl\nOSTYPE(`debian')dnl\nMASQUERADE_AS(`example.org.')dnl\n" +
+		"EXPOSED_USER(`admin postmaster')dnl\nFEATURE(`masquerade_envelope')dnl\nMAILER(`smtp')dnl\n"
+	res, err := Convert([]byte(mc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`masquerade_as = "example.org"`, `masquerade_envelope = true`,
+		`exposed_users = ["root", "admin", "postmaster"]`} {
+		if !strings.Contains(string(res.TOML), want+"\n") {
+			t.Errorf("no %s in:\n%s", want, res.TOML)
 		}
 	}
 }

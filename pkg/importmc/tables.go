@@ -4,19 +4,17 @@ package importmc
 // carry over. Anything not listed gets a generic reason.
 
 const (
-	noMasquerade = "gosendmail has no masquerading: it does not rewrite sender or recipient addresses to another domain"
+	noMasquerade = "gosendmail masquerades only with masquerade_as (the From: of local mail, and the envelope with masquerade_envelope): no per-domain lists, exceptions or recipient rewriting"
 	noRelayKnob  = "relaying is decided by relay_from, relay_domains, the access file and SMTP AUTH; this variant has no switch"
 	noRewrite    = "gosendmail does not rewrite addresses"
 )
 
 // macroWhy covers cf.m4's macros other than those translated.
 var macroWhy = map[string]string{
-	"MASQUERADE_AS":             noMasquerade,
 	"MASQUERADE_DOMAIN":         noMasquerade,
 	"MASQUERADE_DOMAIN_FILE":    noMasquerade,
 	"MASQUERADE_EXCEPTION":      noMasquerade,
 	"MASQUERADE_EXCEPTION_FILE": noMasquerade,
-	"EXPOSED_USER":              noMasquerade,
 	"EXPOSED_USER_FILE":         noMasquerade,
 	"GENERICS_DOMAIN":           noRewrite + " (no genericstable)",
 	"GENERICS_DOMAIN_FILE":      noRewrite + " (no genericstable)",
@@ -67,7 +65,6 @@ var featureWhy = map[string]string{
 	"lookupdotdomain":             "no switch for it in gosendmail",
 	"loose_relay_check":           noRelayKnob,
 	"masquerade_entire_domain":    noMasquerade,
-	"masquerade_envelope":         noMasquerade,
 	"msp":                         "a submit.mc feature: gosendmail's sendmail command needs no configuration of its own",
 	"mtamark":                     "no MTA mark checks",
 	"nocanonify":                  "no switch for it in gosendmail",

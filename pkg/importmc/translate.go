@@ -63,11 +63,13 @@ type milterOut struct {
 }
 
 type translator struct {
-	opt   Options
-	file  string // the .mc as messages show it
-	base  string // its base name, for comments
-	items []Item
-	pused map[string]bool // names the parser substituted
+	exposed     []string // EXPOSED_USER names, for exposed_users
+	exposedLine int
+	opt         Options
+	file        string // the .mc as messages show it
+	base        string // its base name, for comments
+	items       []Item
+	pused       map[string]bool // names the parser substituted
 
 	defs map[string]*def
 	used map[string]bool // defined names used inside other values
@@ -199,6 +201,19 @@ func (t *translator) call(c call) {
 		t.clientOptions(c.line, c.String(), c.arg(0))
 	case "INPUT_MAIL_FILTER", "MAIL_FILTER":
 		t.mailFilter(c)
+	case "MASQUERADE_AS":
+		dom := strings.TrimSuffix(strings.TrimSpace(c.arg(0)), ".")
+		if dom == "" || strings.ContainsAny(dom, "$") {
+			t.notTranslated(c, "the domain is empty or uses sendmail macros")
+			return
+		}
+		t.set(&t.top, "", "masquerade_as", tomlString(dom), c.line, c.String(),
+			"mail from local users shows this domain in From: instead of hostname")
+	case "EXPOSED_USER":
+		t.exposed = append(t.exposed, strings.Fields(c.arg(0))...)
+		if t.exposedLine == 0 {
+			t.exposedLine = c.line
+		}
 	case "RELAY_DOMAIN_FILE":
 		path := mapPath(c.arg(0))
 		if !strings.HasPrefix(path, "/") {
@@ -348,6 +363,8 @@ func (t *translator) feature(c call) {
 		}
 	case "no_default_msa":
 		t.noDefaultMSA = true
+	case "masquerade_envelope":
+		t.set(&t.top, "", "masquerade_envelope", "true", c.line, c.String())
 	case "greet_pause":
 		ms := c.arg(1)
 		if ms == "" {
@@ -739,6 +756,16 @@ func (t *translator) finishDefines() {
 		})
 	}
 	t.smartHost()
+	if len(t.exposed) > 0 {
+		// sendmail's class E holds root from the start.
+		users := []string{tomlString("root")}
+		for _, u := range t.exposed {
+			if u != "root" {
+				users = append(users, tomlString(u))
+			}
+		}
+		t.set(&t.top, "", "exposed_users", "["+strings.Join(users, ", ")+"]", t.exposedLine, "EXPOSED_USER")
+	}
 	for _, name := range names {
 		if consumed[name] {
 			continue

@@ -133,11 +133,12 @@ func (p *Pickup) take(name string) (bool, error) {
 func (p *Pickup) envelope(d *maildrop.Drop) (*spool.Envelope, string, error) {
 	user := privsep.UserName(d.UID)
 	own := user + "@" + p.Cfg.Hostname
+	masq := user + "@" + p.Cfg.EnvelopeDomain(user) // masquerade_envelope
 	env := &spool.Envelope{
 		Created:  d.ModTime,
 		UID:      d.UID,
 		User:     user,
-		Sender:   own,
+		Sender:   masq,
 		BodyType: d.BodyType,
 		EnvID:    d.EnvID,
 		Ret:      d.Ret,
@@ -151,7 +152,7 @@ func (p *Pickup) envelope(d *maildrop.Drop) (*spool.Envelope, string, error) {
 		s = envelope.Qualify(s, p.Cfg.Hostname)
 		trusted := d.UID == 0 || (p.Trusted != nil && p.Trusted(d.UID, user))
 		switch {
-		case trusted || strings.EqualFold(s, own) || p.Cfg.Submission.FromPolicy == "allow" || !p.Cfg.HasPrivacy("authwarnings"):
+		case trusted || strings.EqualFold(s, own) || strings.EqualFold(s, masq) || p.Cfg.Submission.FromPolicy == "allow" || !p.Cfg.HasPrivacy("authwarnings"):
 			env.Sender = s
 		case p.Cfg.Submission.FromPolicy == "refuse":
 			p.Log.Warnf(d.ID, "pickup: %s may not set the sender to %s; using %s", user, displaySender(s), own)

@@ -144,8 +144,9 @@ func (s *Submission) writeMessage(w io.Writer, hdr *parsed, in *input, sender, i
 	hdr.write(bw)
 	if !hdr.has("From") {
 		from := sender
-		if from == "" {
-			from = s.Caller.Name + "@" + cfg.Hostname
+		if from == "" || strings.EqualFold(from, s.Caller.Name+"@"+cfg.Hostname) {
+			// The caller's own address: masquerade_as applies to it.
+			from = s.Caller.Name + "@" + cfg.HeaderDomain(s.Caller.Name)
 		}
 		name := s.Caller.FullName
 		if o.FullNameSet {
@@ -237,7 +238,7 @@ func isPhrase(name string) bool {
 // host name, or the caller's own address.
 func (s *Submission) sender() (string, error) {
 	if !s.Opts.SenderSet {
-		return s.Caller.Name + "@" + s.Cfg.Hostname, nil
+		return s.Caller.Name + "@" + s.Cfg.EnvelopeDomain(s.Caller.Name), nil
 	}
 	a, err := envelope.ParseSender(s.Opts.Sender)
 	if err != nil {
@@ -253,7 +254,8 @@ func (s *Submission) authWarning(sender string) bool {
 		return false
 	}
 	own := s.Caller.Name + "@" + s.Cfg.Hostname
-	return !strings.EqualFold(sender, own)
+	masq := s.Caller.Name + "@" + s.Cfg.EnvelopeDomain(s.Caller.Name)
+	return !strings.EqualFold(sender, own) && !strings.EqualFold(sender, masq)
 }
 
 func displaySender(a string) string {
