@@ -319,7 +319,7 @@ func (im *Importer) importOne(e *sendmailq.Entry) (done bool, err error) {
 	}
 	id, already := im.alreadyQueued(e.ID, env)
 	if !already {
-		body := &eightBit{r: qf.Message(dfFile, sendmailq.SMTPMailerFlags), env: env}
+		body := spool.Mark8Bit(qf.Message(dfFile, sendmailq.SMTPMailerFlags), env)
 		if spool.ValidID(e.ID) {
 			env.ID = e.ID // kept unless queue_dir has it
 		}
@@ -703,25 +703,4 @@ func clientOf(qf *sendmailq.File) string {
 		}
 	}
 	return ""
-}
-
-// eightBit marks the envelope 8BITMIME when the message, while it is
-// copied, turns out to hold 8-bit bytes and sendmail named no type (as
-// pickup does; spool.Create writes the envelope after the body).
-type eightBit struct {
-	r   io.Reader
-	env *spool.Envelope
-}
-
-func (b *eightBit) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if b.env.BodyType == "" {
-		for _, c := range p[:n] {
-			if c >= 0x80 {
-				b.env.BodyType = "8BITMIME"
-				break
-			}
-		}
-	}
-	return n, err
 }

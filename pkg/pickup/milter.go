@@ -246,7 +246,7 @@ func (p *Pickup) runFilters(chain *milter.Chain, path string, env *spool.Envelop
 		p.remove(path, name)
 		return false
 	}
-	if err := p.Queue.Create(env, &bodyType{r: m.Reader(), env: env}); err != nil {
+	if err := p.Queue.Create(env, spool.Mark8Bit(m.Reader(), env)); err != nil {
 		p.Log.Warnf(name, "pickup: cannot queue: %v", err)
 		return true
 	}

@@ -114,7 +114,7 @@ func (p *Pickup) take(name string) (bool, error) {
 	if chain := p.milterChain(); chain != nil { // milter.go: the filters decide, on a goroutine of their own
 		return p.filter(chain, path, env, prefix), nil
 	}
-	body := &bodyType{r: io.MultiReader(strings.NewReader(prefix), d.Message()), env: env}
+	body := spool.Mark8Bit(io.MultiReader(strings.NewReader(prefix), d.Message()), env)
 	if err := p.Queue.Create(env, body); err != nil {
 		return false, fmt.Errorf("cannot queue: %w", err)
 	}
@@ -205,26 +205,4 @@ func displaySender(s string) string {
 		return "<>"
 	}
 	return s
-}
-
-// bodyType marks the envelope 8BITMIME when the message, while it is
-// copied, turns out to hold 8-bit bytes and the submitter named no type.
-// Queue.Create writes the envelope after the body, so the mark lands in
-// the one qf write.
-type bodyType struct {
-	r   io.Reader
-	env *spool.Envelope
-}
-
-func (b *bodyType) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if b.env.BodyType == "" {
-		for _, c := range p[:n] {
-			if c >= 0x80 {
-				b.env.BodyType = "8BITMIME"
-				break
-			}
-		}
-	}
-	return n, err
 }

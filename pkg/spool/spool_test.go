@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +202,19 @@ func TestSendmailQfLeftAlone(t *testing.T) {
 	}
 	if n := q.CleanTemp(0); n != 0 {
 		t.Fatalf("CleanTemp removed %d files", n)
+	}
+}
+
+func TestMark8Bit(t *testing.T) {
+	for in, want := range map[string]string{"plain ascii\r\n": "", "caf\xc3\xa9\r\n": "8BITMIME"} {
+		env := &Envelope{}
+		if b, _ := io.ReadAll(Mark8Bit(strings.NewReader(in), env)); string(b) != in || env.BodyType != want {
+			t.Errorf("%q: %q, body type %q, want %q", in, b, env.BodyType, want)
+		}
+	}
+	env := &Envelope{BodyType: "7BIT"}
+	io.ReadAll(Mark8Bit(strings.NewReader("caf\xc3\xa9"), env))
+	if env.BodyType != "7BIT" {
+		t.Errorf("a named body type was changed to %q", env.BodyType)
 	}
 }
