@@ -178,23 +178,29 @@ func readTable(path string) ([]tableLine, error) {
 	return out, nil
 }
 
+// openTable reads a table file. errs holds its problems, the file's own
+// first; bad adds one at a line and returns it.
+func openTable(path string) (lines []tableLine, errs *[]error, bad func(n int, format string, args ...any) error) {
+	errs = new([]error)
+	lines, err := readTable(path)
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	return lines, errs, func(n int, format string, args ...any) error {
+		e := &TableError{File: path, Line: n, Msg: fmt.Sprintf(format, args...)}
+		*errs = append(*errs, e)
+		return e
+	}
+}
+
 func (t *Tables) loadKeyTable(spec string) []error {
 	path, patterns, err := dataset(spec)
 	if err != nil {
 		return []error{err}
 	}
 	t.keyFile, t.keyPatterns = path, patterns
-	lines, err := readTable(path)
-	var errs []error
-	if err != nil {
-		t.keyBad = true
-		errs = append(errs, err)
-	}
-	bad := func(n int, format string, args ...any) error {
-		e := &TableError{File: path, Line: n, Msg: fmt.Sprintf(format, args...)}
-		errs = append(errs, e)
-		return e
-	}
+	lines, errs, bad := openTable(path)
+	t.keyBad = len(*errs) > 0
 	for _, l := range lines {
 		k := &keyEntry{line: l.n, name: strings.ToLower(l.key)}
 		if prev, dup := t.keyIndex[k.name]; dup {
@@ -250,7 +256,7 @@ func (t *Tables) loadKeyTable(spec string) []error {
 		}
 		k.signer = signer
 	}
-	return errs
+	return *errs
 }
 
 func (t *Tables) loadSigningTable(spec string) []error {
@@ -260,16 +266,9 @@ func (t *Tables) loadSigningTable(spec string) []error {
 		return []error{err}
 	}
 	t.signFile, t.patterns = path, patterns
-	lines, err := readTable(path)
-	var errs []error
-	if err != nil {
-		t.signBad = err
-		errs = append(errs, err)
-	}
-	bad := func(n int, format string, args ...any) error {
-		e := &TableError{File: path, Line: n, Msg: fmt.Sprintf(format, args...)}
-		errs = append(errs, e)
-		return e
+	lines, errs, bad := openTable(path)
+	if len(*errs) > 0 {
+		t.signBad = (*errs)[0]
 	}
 	for _, l := range lines {
 		e := &signEntry{line: l.n, key: strings.ToLower(l.key)}
@@ -304,7 +303,7 @@ func (t *Tables) loadSigningTable(spec string) []error {
 			bad(l.n, "signer %s is not within the signing domain %s (RFC 6376 section 3.5, i=); it will be left out", e.identity, k.domain)
 		}
 	}
-	return errs
+	return *errs
 }
 
 // preload loads the per-domain key files ("%" in the path) for every domain
