@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gosendmail/gosendmail/pkg/dkim/dkimpy"
 
 	gm "github.com/emersion/go-milter"
 
@@ -521,49 +522,6 @@ func startProc(t *testing.T, name string, port int, wait time.Duration, bin stri
 	}
 }
 
-// dkimpyVerify verifies every DKIM-Signature of msg with dkimpy (Debian's
-// python3-dkim), its key queries answered from records; it skips the test
-// if dkimpy is not there.
-func dkimpyVerify(t *testing.T, msg []byte, records map[string]string) (string, bool) {
-	t.Helper()
-	py := ""
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(p, "-c", "import dkim").Run() == nil {
-			py = p
-			break
-		}
-	}
-	if py == "" {
-		t.Skip("dkimpy is not installed: apt-get install python3-dkim (.ci/run installs it)")
-	}
-	const script = `
-import json, sys
-import dkim
-msg = open(sys.argv[1], "rb").read()
-records = json.load(open(sys.argv[2]))
-def dnsfunc(name, timeout=5):
-    if isinstance(name, bytes):
-        name = name.decode()
-    txt = records.get(name.lower().rstrip("."))
-    return txt.encode() if txt is not None else None
-d = dkim.DKIM(msg)
-n = len([h for h in d.headers if h[0].lower() == b"dkim-signature"])
-ok = n > 0
-for i in range(n):
-    good = d.verify(idx=i, dnsfunc=dnsfunc)
-    print("signature %d: %s" % (i, "pass" if good else "fail"))
-    ok = ok and good
-sys.exit(0 if ok else 1)
-`
-	dir := t.TempDir()
-	rec, _ := json.Marshal(records)
-	must(t, os.WriteFile(filepath.Join(dir, "msg.eml"), msg, 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "records.json"), rec, 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "verify.py"), []byte(script), 0o600))
-	out, err := exec.Command(py, filepath.Join(dir, "verify.py"), filepath.Join(dir, "msg.eml"), filepath.Join(dir, "records.json")).CombinedOutput()
-	return string(out), err == nil
-}
-
 // findQueued waits for a queued message whose df contains marker and
 // returns its df.
 func findQueued(t *testing.T, e *env, marker string) []byte {
@@ -625,7 +583,7 @@ PidFile %s
 	if !bytes.Contains(df, []byte("\r\nDKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=test.example;")) {
 		t.Fatalf("not signed:\n%s\n%s", df, d.log())
 	}
-	if out, ok := dkimpyVerify(t, df, records); !ok {
+	if out, ok := dkimpy.Verify(t, df, records); !ok {
 		t.Errorf("dkimpy: %s\n%s", out, df)
 	}
 
@@ -634,7 +592,7 @@ PidFile %s
 		t.Fatal(stderr)
 	}
 	df = findQueued(t, e, "Subject: signed at pickup")
-	if out, ok := dkimpyVerify(t, df, records); !ok {
+	if out, ok := dkimpy.Verify(t, df, records); !ok {
 		t.Errorf("dkimpy: %s\n%s\n%s", out, df, d.log())
 	}
 }
