@@ -141,36 +141,13 @@ EOF
 	bench_die "the private Postfix instance does not listen on 127.0.0.1:$PF_PORT"
 }
 
-# postfix_pids: the processes of the private instance. Every Postfix daemon
-# has its cwd in its queue directory; that tells them from any other Postfix.
-postfix_pids() {
-	local p cwd pids=()
-	for p in /proc/[0-9]*; do
-		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
-		[[ $cwd == "$PF_DIR/spool" || $cwd == "$PF_DIR/spool/"* ]] && pids+=("${p#/proc/}")
-	done
-	echo "${pids[*]}"
-}
+# postfix_pids: the processes of the private instance.
+postfix_pids() { postfix_instance_pids "$PF_DIR"; }
 
 # postfix_stop: stop the instance and wait until none of its processes is left.
 postfix_stop() {
 	[[ -n $PF_MASTER_PID ]] || return 0
-	postfix -c "$PF_DIR/etc" stop >>"$SERVERS_WORK/postfix-control.log" 2>&1 || true
-	local i left
-	for ((i = 0; i < 100; i++)); do
-		left=$(postfix_pids)
-		[[ -z $left ]] && { PF_MASTER_PID=; return 0; }
-		sleep 0.1
-	done
-	# The master ignored an orderly stop; end it (by its id), which makes it
-	# take its children down too.
-	kill "$PF_MASTER_PID" 2>/dev/null || true
-	sleep 1
-	left=$(postfix_pids)
-	if [[ -n $left ]]; then
-		bench_log "error: Postfix processes of the benchmark instance still running: $left"
-		return 1
-	fi
+	postfix_instance_stop "$PF_DIR" "$PF_MASTER_PID" "$SERVERS_WORK/postfix-control.log" || return 1
 	PF_MASTER_PID=
 }
 

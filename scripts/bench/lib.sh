@@ -118,3 +118,36 @@ bench_machine_info() {
 	fi
 	printf 'git_commit=%s\n' "$commit"
 }
+
+# postfix_instance_pids DIR: the processes of the private Postfix instance
+# in DIR (config in DIR/etc, spool in DIR/spool). Every Postfix daemon of
+# the instance has its cwd in its spool; that is how they are told apart
+# from any other Postfix on the machine.
+postfix_instance_pids() {
+	local dir=$1 p cwd pids=()
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		[[ $cwd == "$dir/spool" || $cwd == "$dir/spool/"* ]] && pids+=("${p#/proc/}")
+	done
+	echo "${pids[*]}"
+}
+
+# postfix_instance_stop DIR MASTER_PID LOG: stop the instance in DIR and
+# wait until none of its processes is left; if the master ignores an
+# orderly stop, end it by its id (it takes its children down too).
+postfix_instance_stop() {
+	local dir=$1 master=$2 log=$3 i left
+	postfix -c "$dir/etc" stop >>"$log" 2>&1 || true
+	for ((i = 0; i < 100; i++)); do
+		left=$(postfix_instance_pids "$dir")
+		[[ -z $left ]] && return 0
+		sleep 0.1
+	done
+	kill "$master" 2>/dev/null || true
+	sleep 1
+	left=$(postfix_instance_pids "$dir")
+	if [[ -n $left ]]; then
+		bench_log "error: Postfix processes of the benchmark instance still running: $left"
+		return 1
+	fi
+}

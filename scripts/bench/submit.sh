@@ -61,40 +61,13 @@ cleanup() {
 	exit "$rc"
 }
 
-# stop_postfix: stop the private instance and wait until none of its processes
-# is left, so the machine is as we found it. Every Postfix daemon of the
-# instance has its cwd in our queue directory; that is how they are told apart
-# from any other Postfix on the machine.
+# stop_postfix: stop the private instance and wait until none of its
+# processes is left, so the machine is as we found it.
 # shellcheck disable=SC2317
 stop_postfix() {
 	[[ -n $master_pid ]] || return 0
-	postfix -c "$pf/etc" stop >>"$work/postfix-control.log" 2>&1 || true
-	local i left
-	for ((i = 0; i < 100; i++)); do
-		left=$(instance_pids)
-		[[ -z $left ]] && { master_pid=; return 0; }
-		sleep 0.1
-	done
-	# The master ignored an orderly stop; end it (our process, by its id),
-	# which makes it take its children down too.
-	kill "$master_pid" 2>/dev/null || true
-	sleep 1
-	left=$(instance_pids)
-	if [[ -n $left ]]; then
-		bench_log "error: Postfix processes of the benchmark instance still running: $left"
-		return 1
-	fi
+	postfix_instance_stop "$pf" "$master_pid" "$work/postfix-control.log" || return 1
 	master_pid=
-}
-
-# shellcheck disable=SC2317
-instance_pids() {
-	local p cwd pids=()
-	for p in /proc/[0-9]*; do
-		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
-		[[ $cwd == "$pf/spool" || $cwd == "$pf/spool/"* ]] && pids+=("${p#/proc/}")
-	done
-	echo "${pids[*]}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
