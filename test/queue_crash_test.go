@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,42 +35,14 @@ type crashDaemon struct {
 // before that (a crashtest build may be killed during startup).
 func startCrashDaemon(t *testing.T, e *env, dir string, environ ...string) (*crashDaemon, bool) {
 	t.Helper()
-	cd := &crashDaemon{
-		daemon: &daemon{t: t, e: e, addrs: map[string]string{}, done: make(chan error, 1)},
-		stderr: e.path("crash.stderr"),
-	}
-	before, _ := os.ReadFile(e.path("maillog"))
-	cd.cmd = exec.Command(filepath.Join(dir, "smtpd"), "--config", e.cfg)
-	cd.cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, environ...)
-	stderr, err := os.Create(cd.stderr)
-	must(t, err)
-	cd.cmd.Stdout, cd.cmd.Stderr = stderr, stderr
-	cd.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	must(t, cd.cmd.Start())
-	go func() { cd.done <- cd.cmd.Wait(); stderr.Close() }()
+	stderr := e.path("crash.stderr")
+	d, up := launchDaemon(t, e, dir, stderr, environ...)
+	cd := &crashDaemon{daemon: d, stderr: stderr, exited: !up}
 	t.Cleanup(cd.stop)
-	re := regexp.MustCompile(`listener (\S+) on (\S+) `)
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		data, _ := os.ReadFile(e.path("maillog"))
-		if len(data) >= len(before) {
-			data = data[len(before):]
-		}
-		for _, m := range re.FindAllSubmatch(data, -1) {
-			cd.addrs[string(m[1])] = string(m[2])
-		}
-		if strings.Contains(string(data), "starting daemon") {
-			return cd, true
-		}
-		if cd.poll() {
-			if !cd.crashed() {
-				t.Fatalf("smtpd exited at startup without a crash:\n%s\n%s", readFile(cd.stderr), data)
-			}
-			return cd, false
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("smtpd did not start:\n%s", data)
-		}
+	if !up && !cd.crashed() {
+		t.Fatalf("smtpd exited at startup without a crash:\n%s\n%s", readFile(stderr), d.log())
 	}
+	return cd, up
 }
 
 // poll reports whether the daemon has exited.

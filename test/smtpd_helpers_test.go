@@ -40,12 +40,27 @@ func startDaemon(t *testing.T, e *env, extra string) *daemon {
 		}
 		f.Close()
 	}
+	d, ok := launchDaemon(t, e, binDir, e.path("smtpd.stderr"))
+	if !ok {
+		out, _ := os.ReadFile(e.path("smtpd.stderr"))
+		t.Fatalf("smtpd exited: %s\n%s", out, d.log())
+	}
+	return d
+}
+
+// launchDaemon starts dir/smtpd with the env's configuration as it is and
+// the extra environment variables, its output in stderrPath, and waits
+// until every listener has logged its address and it logs "starting
+// daemon". It reports false, leaving the verdict to the caller, when the
+// daemon exited before that (then d.done has been received from).
+func launchDaemon(t *testing.T, e *env, dir, stderrPath string, environ ...string) (*daemon, bool) {
+	t.Helper()
 	d := &daemon{t: t, e: e, addrs: map[string]string{}, done: make(chan error, 1)}
 	// A restart appends to the same log: look only at what follows.
 	before, _ := os.ReadFile(e.path("maillog"))
-	d.cmd = exec.Command(filepath.Join(binDir, "smtpd"), "--config", e.cfg)
-	d.cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	stderr, err := os.Create(e.path("smtpd.stderr"))
+	d.cmd = exec.Command(filepath.Join(dir, "smtpd"), "--config", e.cfg)
+	d.cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, environ...)
+	stderr, err := os.Create(stderrPath)
 	must(t, err)
 	d.cmd.Stdout, d.cmd.Stderr = stderr, stderr
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -63,18 +78,17 @@ func startDaemon(t *testing.T, e *env, extra string) *daemon {
 			d.addrs[string(m[1])] = string(m[2])
 		}
 		if strings.Contains(string(data), "starting daemon") {
-			return d
+			return d, true
 		}
 		select {
-		case err := <-d.done:
-			out, _ := os.ReadFile(e.path("smtpd.stderr"))
-			t.Fatalf("smtpd exited: %v\n%s\n%s", err, out, data)
+		case <-d.done:
+			return d, false
 		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("smtpd did not start:\n%s", data)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
