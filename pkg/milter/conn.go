@@ -178,7 +178,8 @@ type conn struct {
 	r     *bufio.Reader
 	head  [5]byte
 	state state
-	// pending holds packets (macros) that go out with the next write.
+	// pending holds packets the filter does not answer (macros, and the
+	// steps it asked not to answer), which go out with the next write.
 	pending []byte
 
 	version uint32
@@ -204,7 +205,9 @@ func dial(f *Filter) (*conn, error) {
 	if f.sockErr != nil {
 		return nil, failf(f.sockErr, "Milter (%s): %v", f.Name, f.sockErr)
 	}
-	d := net.Dialer{Timeout: f.Timeouts.Connect}
+	// No TCP keep-alive: a filter connection lasts one SMTP session,
+	// and the setsockopt calls cost more than the probes could save.
+	d := net.Dialer{Timeout: f.Timeouts.Connect, KeepAlive: -1}
 	nc, err := d.Dial(f.network, f.address)
 	if err != nil {
 		return nil, failf(err, "Milter (%s): error connecting to filter: %s", f.Name, errText(err))
@@ -279,15 +282,41 @@ func (c *conn) queue(cmd byte, data []byte) {
 	c.pending = append(c.pending, data...)
 }
 
+// flushAt bounds what waits in pending: beyond it the packets go out at
+// once, so a large body is never held whole in memory.
+const flushAt = 64 << 10
+
+// send passes on a packet the filter does not answer (macros, abort, and
+// the steps it asked not to answer with SMFIP_NR_*). It waits for the next
+// write: a filter that answers only at the end of the message (rspamd's
+// way) gets the whole message in one write instead of one per step. What
+// waits goes out before anything the filter answers and before the
+// goodbye, so the filter sees every step in order.
+func (c *conn) send(cmd byte, data []byte, where string) error {
+	c.queue(cmd, data)
+	if len(c.pending) < flushAt {
+		return nil
+	}
+	return c.writeBufs(net.Buffers{c.pending}, cmd, where)
+}
+
 // write sends one packet (after the queued ones) within the send timeout.
 func (c *conn) write(cmd byte, data []byte, where string) error {
 	binary.BigEndian.PutUint32(c.head[:4], uint32(len(data)+1))
 	c.head[4] = cmd
+	return c.writeBufs(net.Buffers{c.pending, c.head[:], data}, cmd, where)
+}
+
+// writeBufs writes bufs, which start with what was pending, within the
+// send timeout.
+func (c *conn) writeBufs(bufs net.Buffers, cmd byte, where string) error {
 	if t := c.f.Timeouts.Send; t > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	bufs := net.Buffers{c.pending, c.head[:], data}
-	want := int64(len(c.pending) + len(data) + 5)
+	want := int64(0)
+	for _, b := range bufs {
+		want += int64(len(b))
+	}
 	c.pending = c.pending[:0]
 	n, err := bufs.WriteTo(c.nc)
 	if err != nil {
@@ -345,16 +374,16 @@ func (c *conn) readError(err error, got, want int, where string) error {
 	return failf(err, "Milter (%s): read returned -1: %s", c.f.Name, errText(err))
 }
 
-// close says goodbye (best effort) and closes.
+// close says goodbye (best effort), after what is pending, and closes.
 func (c *conn) close() {
 	if c.nc == nil {
 		return
 	}
 	if c.state != stError {
+		c.queue(cmdQuit, nil)
 		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		binary.BigEndian.PutUint32(c.head[:4], 1)
-		c.head[4] = cmdQuit
-		c.nc.Write(c.head[:])
+		c.nc.Write(c.pending)
+		c.pending = c.pending[:0]
 	}
 	c.nc.Close()
 	c.nc = nil

@@ -359,11 +359,11 @@ func (s *Session) exchange(c *conn, st stage, data []byte) (byte, []byte, error)
 	if c.proto&st.skip != 0 {
 		return repContinue, nil, nil
 	}
+	if c.proto&st.noreply != 0 {
+		return repContinue, nil, c.send(st.cmd, data, st.where)
+	}
 	if err := c.write(st.cmd, data, st.where); err != nil {
 		return 0, nil, err
-	}
-	if c.proto&st.noreply != 0 {
-		return repContinue, nil, nil
 	}
 	// Progress reports are for the end of the message only (as in
 	// sendmail): elsewhere one is a bogus answer.
@@ -629,7 +629,7 @@ func (s *Session) afterVerdict(v Verdict) {
 func (s *Session) abort() {
 	for _, c := range s.conns {
 		if c.state == stInMsg {
-			if err := c.write(cmdAbort, nil, "abort_filter"); err != nil {
+			if err := c.send(cmdAbort, nil, "abort_filter"); err != nil {
 				s.fail(c, err)
 				continue
 			}
@@ -661,7 +661,7 @@ func (s *Session) Abort() {
 func (s *Session) Close() {
 	for _, c := range s.conns {
 		if c.state == stInMsg && c.nc != nil {
-			c.write(cmdAbort, nil, "abort_filter")
+			c.queue(cmdAbort, nil)
 		}
 		c.close()
 		if c.state != stError {

@@ -823,3 +823,69 @@ func TestBadSocket(t *testing.T) {
 		t.Errorf("%v\n%s", v, h.log)
 	}
 }
+
+// A filter that answers nothing but the end of the message (rspamd asks
+// for SMFIP_NR_* on every step) gets every step in order, and the steps
+// after the negotiation go out together: one write at the end of the
+// message instead of one per step, and the goodbye after them.
+func TestNoReplySteps(t *testing.T) {
+	type read struct {
+		cmds string
+	}
+	reads := make(chan read, 64)
+	sock := rawFilter(t, func(c net.Conn) {
+		buf := make([]byte, 1<<20)
+		var stream []byte
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				stream = append(stream, buf[:n]...)
+				var cmds []byte
+				for len(stream) >= 5 {
+					size := int(binary.BigEndian.Uint32(stream))
+					if len(stream) < 4+size {
+						break
+					}
+					cmds = append(cmds, stream[4])
+					switch stream[4] {
+					case 'O':
+						d := make([]byte, 12)
+						binary.BigEndian.PutUint32(d, 6)
+						binary.BigEndian.PutUint32(d[8:], optNrConn|optNrHelo|optNrMail|optNrRcpt|optNrData|optNrHdr|optNrEOH|optNrBody)
+						miltertest.WritePacket(c, 'O', d)
+					case 'E':
+						miltertest.WritePacket(c, 'a', nil)
+					}
+					stream = stream[4+size:]
+				}
+				reads <- read{string(cmds)}
+			}
+			if err != nil {
+				close(reads)
+				return
+			}
+		}
+	})
+	h := newHarness(t, filter("nr", sock, "tempfail"))
+	h.upToData("b@example.net", "c@example.net")
+	all := []string{(<-reads).cmds}
+	select {
+	case r := <-reads:
+		t.Errorf("steps sent before the end of the message: %q", r.cmds)
+		all = append(all, r.cmds)
+	case <-time.After(200 * time.Millisecond):
+	}
+	v, _, _ := h.eom(testMsg)
+	if v.Action != Continue {
+		t.Fatalf("%v\n%s", v, h.log)
+	}
+	h.s.Close()
+	for r := range reads {
+		all = append(all, r.cmds)
+	}
+	// The macros (D) go before the step they are for; six header fields.
+	want := "O" + "DCH" + "DMDRDRDT" + "LLLLLL" + "DNB" + "DE" + "Q"
+	if got := strings.Join(all, ""); got != want {
+		t.Errorf("the filter got %q, want %q", got, want)
+	}
+}
