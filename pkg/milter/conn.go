@@ -181,6 +181,7 @@ type conn struct {
 	// pending holds packets the filter does not answer (macros, and the
 	// steps it asked not to answer), which go out with the next write.
 	pending []byte
+	pendBuf *[]byte // the pooled buffer pending started in
 
 	version uint32
 	actions uint32
@@ -212,9 +213,9 @@ func dial(f *Filter) (*conn, error) {
 	if err != nil {
 		return nil, failf(err, "Milter (%s): error connecting to filter: %s", f.Name, errText(err))
 	}
-	c := &conn{f: f, nc: nc, r: bufio.NewReaderSize(nc, 4096)}
+	c := &conn{f: f, nc: nc, r: getReader(nc)}
 	if err := c.negotiate(); err != nil {
-		nc.Close()
+		c.shut()
 		return nil, err
 	}
 	return c, nil
@@ -277,6 +278,10 @@ func (c *conn) negotiate() error {
 
 // queue adds a packet to those sent with the next write.
 func (c *conn) queue(cmd byte, data []byte) {
+	if c.pendBuf == nil {
+		c.pendBuf = getChunk(smallChunk)
+		c.pending = (*c.pendBuf)[:0]
+	}
 	c.pending = binary.BigEndian.AppendUint32(c.pending, uint32(len(data)+1))
 	c.pending = append(c.pending, cmd)
 	c.pending = append(c.pending, data...)
@@ -385,8 +390,22 @@ func (c *conn) close() {
 		c.nc.Write(c.pending)
 		c.pending = c.pending[:0]
 	}
+	c.shut()
+}
+
+// shut closes the connection and gives its buffers back.
+func (c *conn) shut() {
 	c.nc.Close()
 	c.nc = nil
+	if c.r != nil {
+		putReader(c.r)
+		c.r = nil
+	}
+	if c.pendBuf != nil {
+		// Whether or not pending outgrew it, nothing else holds it.
+		putChunk(c.pendBuf)
+		c.pendBuf, c.pending = nil, nil
+	}
 }
 
 // cstrings joins strings as NUL-terminated C strings.

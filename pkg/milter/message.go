@@ -53,9 +53,10 @@ func (f *Field) milterValue(leadSpace bool) string {
 
 // Value is the value unfolded and trimmed.
 func (f *Field) Value() string {
-	v := strings.NewReplacer("\r\n", "", "\n", "").Replace(f.rawValue())
-	return strings.TrimSpace(v)
+	return strings.TrimSpace(unfold.Replace(f.rawValue()))
 }
+
+var unfold = strings.NewReplacer("\r\n", "", "\n", "")
 
 func (f *Field) appendTo(b []byte) []byte {
 	if f.raw != nil {
@@ -101,8 +102,8 @@ type Message struct {
 // the first line that is not a header field (which starts the body).
 func ReadMessage(src io.ReaderAt, size int64) (*Message, error) {
 	m := &Message{src: src, size: size}
-	// A buffer the size of a small message, not 32 KiB for each one.
-	br := bufio.NewReaderSize(io.NewSectionReader(src, 0, size), int(min(size+1, 32<<10)))
+	br := getReader(io.NewSectionReader(src, 0, size))
+	defer putReader(br)
 	var off int64
 	var cur *Field
 	for {
@@ -522,13 +523,19 @@ func (b *bodyWriter) discard() {
 }
 
 // crlfReader gives a body to a filter with CRLF line endings: a LF not
-// after a CR gets one, as sendmail does.
+// after a CR gets one, as sendmail does. It reads r through a pooled
+// buffer; release gives the buffer back.
 type crlfReader struct {
 	r    io.Reader
+	size int // of the buffer to take (getChunk)
 	prev byte
 	held bool // an LF waits for room (its CR went out)
-	buf  []byte
+	buf  *[]byte
+	data []byte // read from r, not given out yet
+	err  error  // r's error, given once data is out
 }
+
+func newCRLFReader(r io.Reader, size int) *crlfReader { return &crlfReader{r: r, size: size} }
 
 func (c *crlfReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -540,31 +547,48 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 		c.prev, c.held = '\n', false
 		n = 1
 	}
-	if cap(c.buf) < len(p) {
-		c.buf = make([]byte, len(p))
-	}
-	// Read at most half of the room: every LF may double.
-	want := (len(p) - n) / 2
-	if want == 0 {
-		want = 1
-	}
-	m, err := c.r.Read(c.buf[:want])
-	for _, b := range c.buf[:m] {
-		if b == '\n' && c.prev != '\r' {
-			p[n] = '\r'
-			n++
-			if n == len(p) {
-				c.held = true
-				c.prev = '\r'
-				continue
+	for n < len(p) {
+		if len(c.data) == 0 {
+			if c.err != nil {
+				break
+			}
+			if c.buf == nil {
+				c.buf = getChunk(c.size)
+			}
+			m, err := c.r.Read(*c.buf)
+			c.data, c.err = (*c.buf)[:m], err
+			if m == 0 {
+				break
 			}
 		}
-		p[n] = b
-		n++
-		c.prev = b
+		for len(c.data) > 0 && n < len(p) {
+			b := c.data[0]
+			if b == '\n' && c.prev != '\r' {
+				p[n] = '\r'
+				n++
+				c.prev = '\r'
+				if n == len(p) {
+					c.held = true
+					c.data = c.data[1:]
+					return n, nil
+				}
+			}
+			p[n] = b
+			n++
+			c.prev = b
+			c.data = c.data[1:]
+		}
 	}
-	if n > 0 && err == io.EOF && c.held {
-		err = nil
+	if n > 0 {
+		return n, nil
 	}
-	return n, err
+	return 0, c.err
+}
+
+// release gives the buffer back; c must not be read again.
+func (c *crlfReader) release() {
+	if c.buf != nil {
+		putChunk(c.buf)
+		c.buf, c.data = nil, nil
+	}
 }

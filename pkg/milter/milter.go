@@ -326,8 +326,7 @@ var (
 func (s *Session) fail(c *conn, err error) {
 	s.log.Warnf(s.ID, "%v", err)
 	if c.nc != nil {
-		c.nc.Close()
-		c.nc = nil
+		c.shut()
 	}
 	c.state = stError
 	s.log.Printf(s.ID, "Milter (%s): to error state", c.f.Name)

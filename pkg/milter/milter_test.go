@@ -568,7 +568,8 @@ func TestBodyWriter(t *testing.T) {
 func TestCRLFReader(t *testing.T) {
 	in := strings.Repeat("line\n", 30000) + "cr\r\nend"
 	var out bytes.Buffer
-	r := &crlfReader{r: strings.NewReader(in)}
+	r := newCRLFReader(strings.NewReader(in), 16)
+	defer r.release()
 	buf := make([]byte, 7)
 	for {
 		n, err := r.Read(buf)

@@ -33,6 +33,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -296,10 +297,54 @@ func (s *Session) milterData(cfg *config.Config, cr *checkedReader, env *spool.E
 // memory).
 const spillMax = 128 << 10
 
-// spill holds a message being read for the filters.
+// spill holds a message being read for the filters: in memory, in a
+// pooled buffer that grows by doubling from spillStart, up to spillMax;
+// beyond that in a temporary file.
 type spill struct {
-	buf []byte
-	f   *os.File
+	buf    []byte
+	pooled *[]byte // buf's buffer when it came from spillBufs
+	f      *os.File
+}
+
+// spillStart is the first buffer's size: a usual message fits.
+const spillStart = 16 << 10
+
+// spillBufs recycles first buffers: taking one per message, and io.Copy's
+// 32 KiB one besides, was most of what the filters' copy of a message cost
+// the garbage collector.
+var spillBufs = sync.Pool{New: func() any { b := make([]byte, 0, spillStart); return &b }}
+
+// ReadFrom reads r to its end, straight into the buffer.
+func (s *spill) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for s.f == nil {
+		if s.buf == nil {
+			s.pooled = spillBufs.Get().(*[]byte)
+			s.buf = (*s.pooled)[:0]
+		}
+		if len(s.buf) == cap(s.buf) {
+			// A full buffer of more than spillMax means a message over
+			// it; the last step has one byte of room to see the end.
+			if cap(s.buf) > spillMax {
+				if err := s.toFile(); err != nil {
+					return total, err
+				}
+				break
+			}
+			s.buf = append(make([]byte, 0, min(2*cap(s.buf), spillMax+1)), s.buf...)
+		}
+		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+n]
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	n, err := io.Copy(s.f, r)
+	return total + n, err
 }
 
 func (s *spill) Write(p []byte) (int, error) {
@@ -308,17 +353,25 @@ func (s *spill) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.f == nil {
-		f, err := os.CreateTemp("", "gosendmail-in-*")
-		if err != nil {
+		if err := s.toFile(); err != nil {
 			return 0, err
 		}
-		s.f = f
-		if _, err := f.Write(s.buf); err != nil {
-			return 0, err
-		}
-		s.buf = nil
 	}
 	return s.f.Write(p)
+}
+
+// toFile moves what is held to a temporary file, where the rest goes.
+func (s *spill) toFile() error {
+	f, err := os.CreateTemp("", "gosendmail-in-*")
+	if err != nil {
+		return err
+	}
+	s.f = f
+	if _, err := f.Write(s.buf); err != nil {
+		return err
+	}
+	s.buf = nil
+	return nil
 }
 
 func (s *spill) readerAt() io.ReaderAt {
@@ -329,6 +382,13 @@ func (s *spill) readerAt() io.ReaderAt {
 }
 
 func (s *spill) close() {
+	if s.pooled != nil {
+		// The first buffer goes back, emptied, even when buf outgrew it;
+		// a grown one is left to the garbage collector.
+		*s.pooled = (*s.pooled)[:0]
+		spillBufs.Put(s.pooled)
+		s.pooled, s.buf = nil, nil
+	}
 	if s.f != nil {
 		s.f.Close()
 		os.Remove(s.f.Name())
