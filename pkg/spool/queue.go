@@ -188,7 +188,10 @@ func (q *Queue) commit(env *Envelope, body io.Reader, df *safeio.Atomic, nextDf 
 	// then the client's lines), and a small one should be one write.
 	bw := copyBufs.Get().(*bufio.Writer)
 	bw.Reset(df)
-	size, err := io.Copy(bw, body)
+	// body hides its WriteTo: io.MultiReader's (a Received field, then the
+	// message) allocates 32 KiB for each call, where bw's ReadFrom reads
+	// straight into bw's buffer.
+	size, err := io.Copy(bw, struct{ io.Reader }{body})
 	if err == nil {
 		err = bw.Flush()
 	}

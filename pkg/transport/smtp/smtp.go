@@ -32,6 +32,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -405,7 +406,15 @@ func (c *Client) data(cl *smtp.Client, conn net.Conn, req *Request) error {
 	// CommandTimeout, as Postfix's smtp_data_xfer_timeout bounds each one;
 	// the final dot too. (The reply to the dot has DataTimeout.)
 	dw := &deadlineWriter{w: w, conn: conn, timeout: orDefault(c.CommandTimeout, CommandTimeout)}
-	if _, err := io.Copy(dw, &wireReader{r: bufio.NewReaderSize(body, 64<<10)}); err != nil {
+	br := wireReaders.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() {
+		br.Reset(nil)
+		wireReaders.Put(br)
+	}()
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if _, err := io.CopyBuffer(dw, &wireReader{r: br}, *buf); err != nil {
 		w.Close()
 		return err
 	}
@@ -482,6 +491,14 @@ func replyErr(err error, relay string) error {
 
 // wireReader yields the message with every line ended by CRLF (a bare CR
 // or LF becomes CRLF) and lines longer than 998 octets folded with CRLF SP.
+// A delivery's reader and copy buffer are recycled: a 64 KiB reader and
+// io.Copy's 32 KiB buffer for every message were most of the garbage a
+// delivery made.
+var (
+	wireReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	copyBufs    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+)
+
 type wireReader struct {
 	r   *bufio.Reader
 	out []byte
