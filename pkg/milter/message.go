@@ -562,8 +562,19 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 			}
 		}
 		for len(c.data) > 0 && n < len(p) {
-			b := c.data[0]
-			if b == '\n' && c.prev != '\r' {
+			// A run of bytes up to the next LF goes as it is.
+			if i := bytes.IndexByte(c.data, '\n'); i != 0 {
+				run := c.data
+				if i > 0 {
+					run = c.data[:i]
+				}
+				k := copy(p[n:], run)
+				n += k
+				c.prev = run[k-1]
+				c.data = c.data[k:]
+				continue
+			}
+			if c.prev != '\r' {
 				p[n] = '\r'
 				n++
 				c.prev = '\r'
@@ -573,9 +584,9 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 					return n, nil
 				}
 			}
-			p[n] = b
+			p[n] = '\n'
 			n++
-			c.prev = b
+			c.prev = '\n'
 			c.data = c.data[1:]
 		}
 	}

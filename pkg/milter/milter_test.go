@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	gm "github.com/emersion/go-milter"
@@ -586,6 +589,48 @@ func TestCRLFReader(t *testing.T) {
 	}
 }
 
+// The converter gives what a byte-by-byte conversion gives, whatever the
+// sizes of the reads on either side.
+func TestCRLFReaderSizes(t *testing.T) {
+	ref := func(in []byte) []byte {
+		var out []byte
+		prev := byte(0)
+		for _, b := range in {
+			if b == '\n' && prev != '\r' {
+				out = append(out, '\r')
+			}
+			out = append(out, b)
+			prev = b
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("ab\r\n\n")
+	for i := 0; i < 300; i++ {
+		in := make([]byte, rng.IntN(3*smallChunk))
+		for j := range in {
+			in[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		r := newCRLFReader(iotest.HalfReader(bytes.NewReader(in)), 16)
+		buf := make([]byte, 1+rng.IntN(40))
+		var out []byte
+		for {
+			n, err := r.Read(buf)
+			out = append(out, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.release()
+		if want := ref(in); !bytes.Equal(out, want) {
+			t.Fatalf("case %d (%d bytes, reads of %d): got %d bytes, want %d", i, len(in), len(buf), len(out), len(want))
+		}
+	}
+}
+
 // Failure modes: what on_failure says, sendmail's log lines, and no wait
 // beyond the timeouts.
 func TestFailures(t *testing.T) {
@@ -814,6 +859,27 @@ func rawFilter(t *testing.T, handle func(c net.Conn)) string {
 		}
 	}()
 	return miltertest.Socket(ln.Addr())
+}
+
+// A filter on a Unix socket (sendmail's local:) sees the message; a socket
+// that is not there fails as sendmail says, with the filter's mode.
+func TestUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	m := miltertest.New(miltertest.Behaviour{})
+	h := newHarness(t, filter("unix", miltertest.StartUnix(t, m, filepath.Join(dir, "f.sock")), "tempfail"))
+	h.upToData()
+	if v, _, _ := h.eom(testMsg); v.Action != Continue {
+		t.Fatalf("%v\n%s", v, h.log)
+	}
+	if got := m.LastMsg(); got == nil || !got.Done || string(got.Body) != "Hello\r\nsecond line\r\n" {
+		t.Errorf("the filter saw %+v", got)
+	}
+
+	h = newHarness(t, filter("gone", "unix:"+filepath.Join(dir, "none.sock"), "tempfail"))
+	v := h.s.Connect("client.example", netip.MustParseAddrPort("192.0.2.7:1"))
+	if v.Action != Tempfail || !strings.Contains(h.log.String(), "Milter (gone): error connecting to filter: No such file or directory") {
+		t.Errorf("%v\n%s", v, h.log)
+	}
 }
 
 // A bad socket fails like a filter that is down.

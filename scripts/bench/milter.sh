@@ -4,7 +4,7 @@
 # smtpd -> smtp-sink; the ingest settings apply) without a milter, then
 # with scripts/bench/noopmilter (a libmilter no-op milter, built here with
 # gcc) as its one [[milter]], each measured by the ingest part's driver in
-# sink mode, in rounds (BENCH_MILTER_ROUNDS=3) of one run of each. The
+# sink mode, in rounds (BENCH_MILTER_ROUNDS=5) of one run of each. The
 # milter asks for every step of every message; it is measured twice, as it
 # answers:
 #   eom: only the end of the message (SMFIP_NR_* for the rest, as rspamd
@@ -63,7 +63,7 @@ bench_log "no-op milters on $work/noop-eom.sock and $work/noop-all.sock"
 
 # Rounds of one run each, the three set-ups in turn, so that a machine
 # that gets busier or quieter meanwhile weighs on all three alike.
-rounds=${BENCH_MILTER_ROUNDS:-3}
+rounds=${BENCH_MILTER_ROUNDS:-5}
 export BENCH_ONLY=gosendmail BENCH_INGEST_DELIVERY=sink BENCH_SKIP_BUILD=1 BENCH_INGEST_RUNS=1
 for ((round = 1; round <= rounds; round++)); do
 	BENCH_RESULT_NAME=milter-none-$round bash "$BENCH_DIR/ingest.sh"

@@ -93,6 +93,23 @@ func Start(t testing.TB, m *Milter) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, m, ln)
+	return Socket(ln.Addr())
+}
+
+// StartUnix serves the filter on a Unix socket at path until the test
+// ends and returns its socket in sendmail's notation (local:PATH).
+func StartUnix(t testing.TB, m *Milter, path string) string {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, m, ln)
+	return "local:" + path
+}
+
+func serve(t testing.TB, m *Milter, ln net.Listener) {
 	m.ln = ln
 	acts := m.Actions
 	if acts == 0 {
@@ -101,7 +118,6 @@ func Start(t testing.TB, m *Milter) string {
 	srv := &gm.Server{Actions: acts, Protocol: m.Protocol, NewMilter: func() gm.Milter { return &backend{m: m} }}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return Socket(ln.Addr())
 }
 
 // Socket is the sendmail notation of a TCP address.
