@@ -151,8 +151,21 @@ meta_args=()
 while IFS= read -r line; do
 	meta_args+=(--meta "$line")
 done < <(bench_machine_info)
+# CPU per signature, beside the rates: Go's (the signing code's own
+# benchmark) and OpenSSL's RSA-2048, for comparison.
+sign_args=()
+while read -r name _ ns _; do
+	case $name in
+	BenchmarkSign/rsa-2048*) sign_args+=(--sign-ms "rsa2048=$(awk -v n="$ns" 'BEGIN { printf "%.4f", n / 1e6 }')") ;;
+	BenchmarkSign/ed25519*) sign_args+=(--sign-ms "ed25519=$(awk -v n="$ns" 'BEGIN { printf "%.4f", n / 1e6 }')") ;;
+	esac
+done < <(cd "$BENCH_REPO" && go test -run '^$' -bench '^BenchmarkSign$' -benchtime 300x ./pkg/dkim/ 2>/dev/null)
+if command -v openssl >/dev/null; then
+	ossl=$(openssl speed -seconds 2 rsa2048 2>/dev/null | awk '$1 == "rsa" && $2 == "2048" { printf "%.4f", $4 * 1000 }')
+	[[ -n $ossl ]] && sign_args+=(--openssl-rsa2048-ms "$ossl")
+fi
 driver_rc=0
-"$BENCH_PYTHON" "$BENCH_DIR/dkim_driver.py" report --runs-dir "$runs_dir" \
+"$BENCH_PYTHON" "$BENCH_DIR/dkim_driver.py" report --runs-dir "$runs_dir" "${sign_args[@]}" \
 	--sessions "$sessions" --size "$size" --warmup "$warmup" --load-before "$load_before" \
 	--json "$BENCH_RESULTS/dkim.json" --markdown "$BENCH_RESULTS/dkim.md" \
 	"${meta_args[@]}" || driver_rc=$?

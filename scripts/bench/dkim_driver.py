@@ -202,6 +202,16 @@ def cmd_report(args):
     def pct(v):
         return f"{v * 100:+.1f}%"
 
+    sign_ms = dict((k, float(v)) for k, v in (x.split("=", 1) for x in args.sign_ms))
+    meta0 = bc.parse_meta(args.meta)
+    try:
+        nproc = int(meta0.get("nproc", "0"))
+    except ValueError:
+        nproc = 0
+    # What the target leaves for signing: the machine's CPU per unsigned
+    # message (all CPUs busy) times COST_MAX / (1 - COST_MAX).
+    budget_ms = (COST_MAX / (1 - COST_MAX) * nproc * 1000 / deliv["none"]) if nproc else 0
+
     rows = [
         row("delivered rate, median of runs", lambda c: f"{deliv[c]:.0f} msg/s"),
         row("delivered rate, slowest-fastest run", lambda c: f"{lo[c]:.0f}-{hi[c]:.0f} msg/s"),
@@ -214,6 +224,14 @@ def cmd_report(args):
         row("accept rate (smtp-source wall time), median", lambda c: f"{accept[c]:.0f} msg/s"),
         row("daemon CPU per message until delivered",
             lambda c: f"{cpu[c]:.3f} ms"),
+        row("CPU per signature of a 2 KiB message (Go, BenchmarkSign)",
+            lambda c: f"{sign_ms[c]:.3f} ms" if c in sign_ms else "-"),
+        row("one RSA-2048 signature in OpenSSL (openssl speed), for comparison",
+            lambda c: f"{args.openssl_rsa2048_ms:.3f} ms" if c == "rsa2048" and args.openssl_rsa2048_ms
+            else "-"),
+        row("signing budget per message at the target (machine CPU per unsigned message "
+            f"x {COST_MAX:.2f}/{1 - COST_MAX:.2f})",
+            lambda c: f"{budget_ms:.3f} ms" if c == "none" and budget_ms else "-"),
         row("signatures checked in dumped samples",
             lambda c: (f"{sum(r['verify']['samples'] for r in by[c])} unsigned" if c == "none"
                        else f"{sum(r['verify']['samples'] for r in by[c])} a={ALGORITHM[c]}")),
@@ -243,6 +261,11 @@ def cmd_report(args):
           f"{deliv['rsa2048']:.0f} with RSA-2048: cost {cost['rsa2048'] * 100:.1f}% "
           f"(target <= {COST_MAX * 100:.0f}%): {bc.verdict(cost_ok)}; Ed25519 "
           f"{deliv['ed25519']:.0f} msg/s, cost {cost['ed25519'] * 100:.1f}% (info)")
+    if budget_ms and "rsa2048" in sign_ms:
+        print(f"signing budget at the target: {budget_ms:.3f} ms of CPU per message; one RSA-2048 "
+              f"signature costs {sign_ms['rsa2048']:.3f} ms in Go"
+              + (f", {args.openssl_rsa2048_ms:.3f} ms in OpenSSL (openssl speed)"
+                 if args.openssl_rsa2048_ms else ""))
     print(f"results: {args.json}")
 
     meta = bc.parse_meta(args.meta)
@@ -264,7 +287,9 @@ def cmd_report(args):
         "targets": [{"figure": "RSA-2048 signing cost, 1 - delivered rate signed/unsigned "
                                "(medians)", "value": cost["rsa2048"], "at_most": COST_MAX,
                      "pass": cost_ok}],
-        "info": {"ed25519_cost": cost["ed25519"]},
+        "info": {"ed25519_cost": cost["ed25519"], "sign_cpu_ms": sign_ms,
+                 "openssl_rsa2048_sign_ms": args.openssl_rsa2048_ms or None,
+                 "signing_budget_ms_per_msg": budget_ms or None},
         "checks": checks,
     })
     bc.write_text(args.markdown, [
@@ -307,6 +332,10 @@ def main():
     p.add_argument("--json", required=True)
     p.add_argument("--markdown", required=True)
     p.add_argument("--meta", action="append", default=[])
+    p.add_argument("--sign-ms", action="append", default=[],
+                   help="CONFIG=MS: CPU per signature of a 2 KiB message (BenchmarkSign)")
+    p.add_argument("--openssl-rsa2048-ms", type=float, default=0,
+                   help="one RSA-2048 signature in `openssl speed`, for comparison")
     args = ap.parse_args()
     if args.mode == "run":
         if args.messages < 1 or args.sessions < 1 or args.warmup < 0 or args.samples < 1:
