@@ -38,10 +38,16 @@ func NewID(t time.Time) string {
 	n, pid := seq.n, seq.pid
 	seq.n = (seq.n + 1) % (60 * 60)
 	seq.Unlock()
-	return formatID(t.UTC(), n, pid)
+	return FormatID(t, n, pid)
 }
 
-func formatID(t time.Time, n, pid int) string {
+// FormatID is the ID of the nth message (mod 3,600) a process pid
+// creates at t: NewID's layout for a caller that keeps its own sequence
+// (the bigqueue benchmark's queue filler). Unique only as long as no
+// process creates more than 3,600 messages in one second.
+func FormatID(t time.Time, nth, pid int) string {
+	t = t.UTC()
+	n := nth % 3600
 	b := make([]byte, 0, IDLen)
 	b = append(b,
 		idAlphabet[(t.Year()-1900)%60],

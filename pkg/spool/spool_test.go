@@ -13,8 +13,8 @@ import (
 
 func TestIDShape(t *testing.T) {
 	tm := time.Date(2019, 3, 2, 15, 39, 32, 0, time.UTC)
-	if got := formatID(tm, 61, 10569); got != "x22FdW11010569" {
-		t.Fatalf("formatID = %q", got)
+	if got := FormatID(tm, 61, 10569); got != "x22FdW11010569" {
+		t.Fatalf("FormatID = %q", got)
 	}
 	// The example from CONTRACT.md: x22FdWV1010569 is 2019-03-02 15:39:32.
 	got, ok := IDTime("x22FdWV1010569", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))

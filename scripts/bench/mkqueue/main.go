@@ -28,29 +28,6 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/spool"
 )
 
-// idAlphabet is spool's queue ID alphabet (sendmail's).
-const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
-
-// queueID is the ID of message i created at t: the layout of spool.NewID,
-// with i as the per-process sequence. NewID allows 3,600 IDs per second
-// and process, fewer than this tool writes; the arrival times are spread
-// so that no second holds 3,600 messages, which keeps these unique.
-func queueID(t time.Time, i, pid int) string {
-	t = t.UTC()
-	n := i % 3600
-	b := []byte{
-		idAlphabet[(t.Year()-1900)%60],
-		idAlphabet[int(t.Month())-1],
-		idAlphabet[t.Day()],
-		idAlphabet[t.Hour()],
-		idAlphabet[t.Minute()],
-		idAlphabet[t.Second()],
-		idAlphabet[n/60],
-		idAlphabet[n%60],
-	}
-	return string(b) + fmt.Sprintf("%06d", pid%1000000)
-}
-
 // body is message i's df: headers and text lines, CRLF, about size bytes.
 func body(i int, created time.Time, rcpts []string, size int) []byte {
 	var b bytes.Buffer
@@ -115,7 +92,7 @@ func main() {
 					rcpts = append(rcpts, fmt.Sprintf("user%db@remote%d.bench.example", i, (i+1)%50))
 				}
 				env := &spool.Envelope{
-					ID:          queueID(created, i, pid),
+					ID:          spool.FormatID(created, i, pid), // the 3,600 a second: arrival times are spread
 					Created:     created,
 					LastAttempt: now,
 					NextAttempt: now.Add(*retry),
