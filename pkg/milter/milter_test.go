@@ -805,7 +805,7 @@ func TestBogusAnswer(t *testing.T) {
 // defaults for those stages.
 func TestSymbolList(t *testing.T) {
 	got := make(chan string, 1)
-	sock := rawFilter(t, func(c net.Conn) {
+	sock := miltertest.Raw(t, func(c net.Conn) {
 		for {
 			code, data, err := miltertest.ReadPacket(c)
 			if err != nil {
@@ -841,24 +841,6 @@ func TestSymbolList(t *testing.T) {
 	if s := <-got; s != "{client_addr}\x00192.0.2.7\x00j\x00mx.test.example\x00" {
 		t.Errorf("connect macros %q", s)
 	}
-}
-
-func rawFilter(t *testing.T, handle func(c net.Conn)) string {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-	return miltertest.Socket(ln.Addr())
 }
 
 // A filter on a Unix socket (sendmail's local:) sees the message; a socket
@@ -900,7 +882,7 @@ func TestNoReplySteps(t *testing.T) {
 		cmds string
 	}
 	reads := make(chan read, 64)
-	sock := rawFilter(t, func(c net.Conn) {
+	sock := miltertest.Raw(t, func(c net.Conn) {
 		buf := make([]byte, 1<<20)
 		var stream []byte
 		for {

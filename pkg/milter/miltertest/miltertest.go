@@ -335,8 +335,9 @@ func ClosedPort(t testing.TB) string {
 	return s
 }
 
-// raw serves a hand-written filter: handle gets each accepted connection.
-func raw(t testing.TB, handle func(c net.Conn)) string {
+// Raw serves a hand-written filter until the test ends: handle gets each
+// accepted connection, which is closed when handle returns or the test ends.
+func Raw(t testing.TB, handle func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -365,13 +366,13 @@ func raw(t testing.TB, handle func(c net.Conn)) string {
 
 // Hang accepts connections and never answers.
 func Hang(t testing.TB) string {
-	return raw(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	return Raw(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 }
 
 // Garbage answers the first packet with bytes that are not the protocol
 // (an HTTP server's greeting, say).
 func Garbage(t testing.TB) string {
-	return raw(t, func(c net.Conn) {
+	return Raw(t, func(c net.Conn) {
 		if _, _, err := ReadPacket(c); err != nil {
 			return
 		}
@@ -409,7 +410,7 @@ func WritePacket(w io.Writer, code byte, data []byte) error {
 // it wants (progress reports, changes, a final answer). It negotiates
 // actions and protocol as given.
 func Scripted(t testing.TB, actions, protocol uint32, eom func(c net.Conn)) string {
-	return raw(t, func(c net.Conn) {
+	return Raw(t, func(c net.Conn) {
 		for {
 			code, _, err := ReadPacket(c)
 			if err != nil {
