@@ -164,22 +164,11 @@ func dialLoad(addr string) *loadConn {
 }
 
 func (lc *loadConn) reply() (int, string) {
-	var text []string
-	for {
-		line, err := lc.r.ReadString('\n')
-		if err != nil {
-			return 0, err.Error()
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) < 4 {
-			return 0, line
-		}
-		code, _ := strconv.Atoi(line[:3])
-		text = append(text, line[4:])
-		if line[3] == ' ' {
-			return code, strings.Join(text, "\n")
-		}
+	code, text, err := readReply(lc.r)
+	if err != nil {
+		return 0, err.Error()
 	}
+	return code, strings.Join(text, "\n")
 }
 
 func (lc *loadConn) cmd(line string) (int, string) {

@@ -159,20 +159,30 @@ func greet(t *testing.T, from, addr string) *client {
 // reply reads one (possibly multi-line) reply.
 func (cl *client) reply() (int, string) {
 	cl.t.Helper()
+	code, text, err := readReply(cl.r)
+	if err != nil {
+		return 0, strings.Join(append(text, "<"+err.Error()+">"), "\n")
+	}
+	return code, strings.Join(text, "\n")
+}
+
+// readReply reads one SMTP reply, every line of it: its code and the text
+// of its lines. A line too short to be a reply comes back whole, code 0.
+func readReply(r *bufio.Reader) (int, []string, error) {
 	var text []string
 	for {
-		line, err := cl.r.ReadString('\n')
+		line, err := r.ReadString('\n')
 		if err != nil {
-			return 0, strings.Join(append(text, "<"+err.Error()+">"), "\n")
+			return 0, text, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if len(line) < 4 {
-			return 0, line
+			return 0, []string{line}, nil
 		}
 		code, _ := strconv.Atoi(line[:3])
 		text = append(text, line[4:])
 		if line[3] == ' ' {
-			return code, strings.Join(text, "\n")
+			return code, text, nil
 		}
 	}
 }
