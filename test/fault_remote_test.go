@@ -689,26 +689,17 @@ func TestFaultRemoteTimeouts(t *testing.T) {
 	t.Parallel()
 	modes := map[string]string{"127.0.0.44": fmSSH, "127.0.0.45": fmSilent, "127.0.0.46": fmHangData, "127.0.0.47": fmHangDot}
 	port, _ := startFaultMXes(t, modes)
-	client := &smtp.Client{
-		Hostname: "test.example",
-		Port:     port,
-		Family:   "inet",
-		IP: func(ctx context.Context, host, family string) ([]netip.Addr, error) {
-			ip, err := netip.ParseAddr(host)
-			return []netip.Addr{ip}, err
-		},
-		Self: func(string) bool { return false },
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var dl net.Dialer
-			c, err := dl.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			// A small send buffer, so that a server that stops reading
-			// blocks the writer soon, whatever the kernel's autotuning.
-			c.(*net.TCPConn).SetWriteBuffer(32 << 10)
-			return faultShortConn{c, time.Second}, nil
-		},
+	client := directClient(port)
+	client.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var dl net.Dialer
+		c, err := dl.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		// A small send buffer, so that a server that stops reading
+		// blocks the writer soon, whatever the kernel's autotuning.
+		c.(*net.TCPConn).SetWriteBuffer(32 << 10)
+		return faultShortConn{c, time.Second}, nil
 	}
 	small := "Subject: small\r\n\r\nbody\r\n"
 	// Larger than what the socket buffers hold while nobody reads.
@@ -752,11 +743,10 @@ func TestFaultRemoteTimeouts(t *testing.T) {
 	}
 }
 
-// A stop (the runner's context ends) cuts a session that hangs at once;
-// without it the daemon's stop would wait for the SMTP timeouts.
-func TestFaultRemoteStopCutsHangingSession(t *testing.T) {
-	port, _ := startFaultMXes(t, map[string]string{"127.0.0.43": fmHangDot})
-	client := &smtp.Client{
+// directClient is an SMTP transport driven by the test itself: every host
+// is its own IP address, on port.
+func directClient(port int) *smtp.Client {
+	return &smtp.Client{
 		Hostname: "test.example",
 		Port:     port,
 		Family:   "inet",
@@ -766,6 +756,13 @@ func TestFaultRemoteStopCutsHangingSession(t *testing.T) {
 		},
 		Self: func(string) bool { return false },
 	}
+}
+
+// A stop (the runner's context ends) cuts a session that hangs at once;
+// without it the daemon's stop would wait for the SMTP timeouts.
+func TestFaultRemoteStopCutsHangingSession(t *testing.T) {
+	port, _ := startFaultMXes(t, map[string]string{"127.0.0.43": fmHangDot})
+	client := directClient(port)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
