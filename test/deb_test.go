@@ -153,32 +153,12 @@ func TestDebianPackageInstall(t *testing.T) {
 		}
 	})
 
-	u, err := user.Lookup("gosendmail")
-	must(t, err)
-	g, err := user.LookupGroup("gosendmail-drop")
-	must(t, err)
-	for _, c := range []struct {
-		path  string
-		owner string
-		group string
-		mode  os.FileMode
-	}{
-		{"/var/spool/mqueue", u.Uid, u.Gid, os.ModeDir | 0o700},
-		{"/var/spool/mqueue-client", u.Uid, g.Gid, os.ModeDir | 0o730},
-		{"/usr/sbin/sendmail", "0", g.Gid, 0o755 | os.ModeSetgid},
-	} {
-		fi, err := os.Stat(c.path)
-		must(t, err)
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode() != c.mode || strconv.Itoa(int(st.Uid)) != c.owner || strconv.Itoa(int(st.Gid)) != c.group {
-			t.Errorf("%s: %v %d:%d, want %v %s:%s", c.path, fi.Mode(), st.Uid, st.Gid, c.mode, c.owner, c.group)
-		}
-	}
+	dropGid := checkSystemPaths(t, "/usr/sbin/sendmail")
 	if !fileExists("/etc/aliases") {
 		t.Error("postinst left no /etc/aliases")
 	}
 	// Every installed path has the owner and mode it should.
-	checkInstalledModes(t, g.Gid)
+	checkInstalledModes(t, dropGid)
 
 	// The installed sendmail queues mail from www-data (PHP's user) while
 	// no daemon runs (this machine has no systemd)...
@@ -352,6 +332,19 @@ func TestMakeInstall(t *testing.T) {
 	if b, err := setup().CombinedOutput(); err != nil {
 		t.Fatalf("setup-system.sh: %v\n%s", err, b)
 	}
+	checkSystemPaths(t, filepath.Join(dest, "usr/sbin/sendmail"))
+	// Run again: nothing changes, nothing fails.
+	if b, err := setup().CombinedOutput(); err != nil {
+		t.Fatalf("setup-system.sh, twice: %v\n%s", err, b)
+	}
+}
+
+// checkSystemPaths checks what postinst and setup-system.sh make: the
+// gosendmail user and gosendmail-drop group, the spool and the maildrop
+// with their owners and modes, and sendmail (at sendmailPath) setgid to
+// the drop group. It returns that group's id.
+func checkSystemPaths(t *testing.T, sendmailPath string) (dropGid string) {
+	t.Helper()
 	u, err := user.Lookup("gosendmail")
 	must(t, err)
 	g, err := user.LookupGroup("gosendmail-drop")
@@ -363,7 +356,7 @@ func TestMakeInstall(t *testing.T) {
 	}{
 		{"/var/spool/mqueue", u.Uid, u.Gid, os.ModeDir | 0o700},
 		{"/var/spool/mqueue-client", u.Uid, g.Gid, os.ModeDir | 0o730},
-		{filepath.Join(dest, "usr/sbin/sendmail"), "0", g.Gid, 0o755 | os.ModeSetgid},
+		{sendmailPath, "0", g.Gid, 0o755 | os.ModeSetgid},
 	} {
 		fi, err := os.Stat(c.path)
 		must(t, err)
@@ -372,8 +365,5 @@ func TestMakeInstall(t *testing.T) {
 			t.Errorf("%s: %v %d:%d, want %v %s:%s", c.path, fi.Mode(), st.Uid, st.Gid, c.mode, c.owner, c.group)
 		}
 	}
-	// Run again: nothing changes, nothing fails.
-	if b, err := setup().CombinedOutput(); err != nil {
-		t.Fatalf("setup-system.sh, twice: %v\n%s", err, b)
-	}
+	return g.Gid
 }
