@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -569,32 +570,110 @@ PidFile %s
 	e, d := milterEnv(t, milterConf("opendkim", fmt.Sprintf("inet:%d@127.0.0.1", port), "tempfail"))
 	records := map[string]string{"milter._domainkey.test.example": record}
 
-	cl := greet(t, localIP, d.addrs["MTA"])
-	cl.must("MAIL FROM:<alice@test.example>", 250)
-	cl.must("RCPT TO:<bob@dest.example>", 250)
-	cl.must("DATA", 354)
-	cl.send("From: Alice <alice@test.example>\r\nTo: bob@dest.example\r\nSubject: signed over SMTP\r\n" +
-		"Date: Sun, 29 Nov 2026 08:00:00 +0000\r\nMessage-ID: <smtp@test.example>\r\n\r\nHello,\r\n\r\nsigned by opendkim.\r\n.\r\n")
-	if code, text := cl.reply(); code != 250 {
-		t.Fatalf("%d %s\n%s", code, text, d.log())
-	}
-	cl.cmd("QUIT")
-	df := findQueued(t, e, "Subject: signed over SMTP")
-	if !bytes.Contains(df, []byte("\r\nDKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=test.example;")) {
-		t.Fatalf("not signed:\n%s\n%s", df, d.log())
-	}
-	if out, ok := dkimpy.Verify(t, df, records); !ok {
-		t.Errorf("dkimpy: %s\n%s", out, df)
+	// Two SMTP sessions. opendkim answers "accept" at the end of the
+	// message, after which libmilter would ignore SMFIC_QUIT_NC: its
+	// connection is not kept.
+	for i, subject := range []string{"signed over SMTP", "signed again"} {
+		cl := greet(t, localIP, d.addrs["MTA"])
+		cl.must("MAIL FROM:<alice@test.example>", 250)
+		cl.must("RCPT TO:<bob@dest.example>", 250)
+		cl.must("DATA", 354)
+		cl.send("From: Alice <alice@test.example>\r\nTo: bob@dest.example\r\nSubject: " + subject + "\r\n" +
+			fmt.Sprintf("Date: Sun, 29 Nov 2026 08:00:00 +0000\r\nMessage-ID: <smtp%d@test.example>\r\n\r\nHello,\r\n\r\nsigned by opendkim.\r\n.\r\n", i))
+		if code, text := cl.reply(); code != 250 {
+			t.Fatalf("%d %s\n%s", code, text, d.log())
+		}
+		cl.must("QUIT", 221)
+		df := findQueued(t, e, "Subject: "+subject)
+		if !bytes.Contains(df, []byte("\r\nDKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=test.example;")) {
+			t.Fatalf("not signed:\n%s\n%s", df, d.log())
+		}
+		if out, ok := dkimpy.Verify(t, df, records); !ok {
+			t.Errorf("dkimpy: %s\n%s", out, df)
+		}
+		if kept := connectionsTo(t, port); len(kept) != 0 {
+			t.Errorf("connections to opendkim left open after session %d: %q", i+1, kept)
+		}
 	}
 
 	stdin := []byte("From: alice@test.example\nTo: carol@dest.example\nSubject: signed at pickup\n\nfrom the sendmail command\n")
 	if _, stderr, code := e.run(stdin, "sendmail", "-f", "alice@test.example", "-t", "-i"); code != 0 {
 		t.Fatal(stderr)
 	}
-	df = findQueued(t, e, "Subject: signed at pickup")
+	df := findQueued(t, e, "Subject: signed at pickup")
 	if out, ok := dkimpy.Verify(t, df, records); !ok {
 		t.Errorf("dkimpy: %s\n%s\n%s", out, df, d.log())
 	}
+}
+
+// A libmilter filter that answers "continue" at the end of the message
+// (the bench's no-op milter, built here with gcc and Debian's
+// libmilter-dev) keeps its connection from one SMTP session to the next:
+// libmilter takes SMFIC_QUIT_NC there and starts over with the next
+// CONNECT. Every message goes through.
+func TestMilterKeptConnection(t *testing.T) {
+	if _, err := os.Stat("/usr/include/libmilter/mfapi.h"); err != nil {
+		t.Skip("libmilter-dev is not installed (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "noopmilter")
+	if out, err := exec.Command("gcc", "-O2", "-Wall", "-o", bin, "../scripts/bench/noopmilter/noopmilter.c",
+		"-lmilter", "-lpthread").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	socket := fmt.Sprintf("inet:%d@127.0.0.1", port)
+	startProc(t, "noopmilter", port, 10*time.Second, bin, socket, "eom")
+	e, d := milterEnv(t, milterConf("noop", socket, "tempfail"))
+	var kept []string
+	for i := 0; i < 3; i++ {
+		cl := greet(t, localIP, d.addrs["MTA"])
+		cl.must("MAIL FROM:<alice@example.org>", 250)
+		cl.must("RCPT TO:<bob@dest.example>", 250)
+		cl.must("DATA", 354)
+		cl.send(fmt.Sprintf("From: alice@example.org\r\nTo: bob@dest.example\r\nSubject: kept %d\r\n\r\nHello.\r\n.\r\n", i))
+		if code, text := cl.reply(); code != 250 {
+			t.Fatalf("message %d: %d %s\n%s", i, code, text, d.log())
+		}
+		cl.must("QUIT", 221)
+		findQueued(t, e, fmt.Sprintf("Subject: kept %d", i))
+		kept = append(kept, strings.Join(connectionsTo(t, port), ","))
+	}
+	if kept[0] == "" || kept[1] != kept[0] || kept[2] != kept[0] {
+		t.Errorf("connections to the filter after each session: %q, want one, the same, kept open\n%s", kept, d.log())
+	}
+	if strings.Contains(d.log(), "Milter (noop)") {
+		t.Errorf("the filter failed:\n%s", d.log())
+	}
+}
+
+// connectionsTo lists the local ends ("127.0.0.1:port", in /proc/net/tcp's
+// hex) of the established loopback connections to port, once the set has
+// stopped changing (a session's filter connection is let go after its
+// QUIT is answered).
+func connectionsTo(t *testing.T, port int) []string {
+	t.Helper()
+	want := fmt.Sprintf(":%04X", port)
+	var last []string
+	for i := 0; i < 50; i++ {
+		time.Sleep(20 * time.Millisecond)
+		b, err := os.ReadFile("/proc/net/tcp")
+		must(t, err)
+		var now []string
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			// sl local_address rem_address st ...; 01 is ESTABLISHED.
+			if len(f) > 3 && strings.HasSuffix(f[2], want) && f[3] == "01" {
+				now = append(now, f[1])
+			}
+		}
+		sort.Strings(now)
+		if i > 0 && strings.Join(now, ",") == strings.Join(last, ",") {
+			return now
+		}
+		last = now
+	}
+	return last
 }
 
 // rspamd (Debian's package) in milter mode (its proxy worker scanning by

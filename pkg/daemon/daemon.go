@@ -44,6 +44,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/maillog"
 	"github.com/gosendmail/gosendmail/pkg/mailq"
 	"github.com/gosendmail/gosendmail/pkg/maps"
+	"github.com/gosendmail/gosendmail/pkg/milter"
 	"github.com/gosendmail/gosendmail/pkg/pickup"
 	"github.com/gosendmail/gosendmail/pkg/privlocal"
 	"github.com/gosendmail/gosendmail/pkg/queue"
@@ -79,6 +80,9 @@ type Daemon struct {
 	remote *remoteSwitch
 	dkim   *dkim.Tables    // nil: no signing
 	signOK map[string]bool // domains whose key signed since the last reload
+	// milters keeps filter connections between sessions, for the SMTP
+	// listeners and pickup alike.
+	milters *milter.Pool
 
 	progUser struct { // programUser's cache
 		sync.Mutex
@@ -95,7 +99,8 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "smtpd: %v\n", err)
 		return mailerr.ExConfig
 	}
-	d := &Daemon{cfgPath: cfgPath, named: named, cfg: cfg, nudge: make(chan struct{}, 1)}
+	d := &Daemon{cfgPath: cfgPath, named: named, cfg: cfg, nudge: make(chan struct{}, 1), milters: milter.NewPool()}
+	defer d.milters.Close()
 	d.log = maillog.Open(cfg.Log, "sm-mta", true)
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "smtpd: %v\n", err)
@@ -191,6 +196,7 @@ func Run(ctx context.Context, cfgPath string, named bool, stderr io.Writer) int 
 	var servers []*smtpd.Server
 	for i, l := range cfg.Listen {
 		b := &smtpd.Backend{Config: d.config, Tables: tables, Queue: d.queue, Log: d.log, Listener: l, Auth: auth, Queued: d.runner.Add,
+			Milters:   d.milters,
 			SignCheck: d.signCheck, Inbound: inbound(cfg), Rewrite: func(w io.Writer, msg io.Reader, h string) error {
 				return authres.Rewrite(w, msg, d.config().Hostname, h)
 			}}
@@ -286,7 +292,7 @@ func (d *Daemon) config() *config.Config {
 func (d *Daemon) pickupOnce() bool {
 	cfg := d.config()
 	trusted, _ := maps.ReadClass(cfg.TrustedUsers)
-	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log, Queued: d.runner.Add,
+	p := &pickup.Pickup{Cfg: cfg, Queue: d.queue, Log: d.log, Queued: d.runner.Add, Milters: d.milters,
 		Trusted: func(_ int, name string) bool { return trusted.Has(name) }}
 	_, left := p.Once()
 	return left > 0

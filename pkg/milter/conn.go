@@ -30,6 +30,7 @@ const (
 	cmdEOH     = 'N'
 	cmdOptNeg  = 'O'
 	cmdQuit    = 'Q'
+	cmdQuitNC  = 'K' // quit, a new connection follows: the filter starts over
 	cmdRcpt    = 'R'
 	cmdData    = 'T'
 
@@ -89,6 +90,8 @@ const (
 	// and data sizes above 64 KiB.
 	ourProtocol = 0x1ff7ff
 
+	// packetHead is the length field and the letter.
+	packetHead = 5
 	// chunkSize is the largest body chunk sent (MILTER_CHUNK_SIZE).
 	chunkSize = 65535
 	// maxPacket bounds what is read from a filter: libmilter sends at most
@@ -189,6 +192,13 @@ type conn struct {
 	// symbols are the macros the filter asked for, per stage (nil: the
 	// defaults).
 	symbols [numStages][]string
+
+	// reusable says the filter's last answer was continue at the end of
+	// the message and nothing was sent since: it can start over on this
+	// connection (see Pool). reused says the connection came from the
+	// pool and the filter has not answered on it since.
+	reusable, reused bool
+	idleSince        time.Time
 }
 
 type state int
@@ -287,6 +297,7 @@ func (c *conn) negotiate() error {
 
 // queue adds a packet to those sent with the next write.
 func (c *conn) queue(cmd byte, data []byte) {
+	c.reusable = false
 	if c.pendBuf == nil {
 		c.pendBuf = getChunk(smallChunk)
 		c.pending = (*c.pendBuf)[:0]
@@ -316,6 +327,7 @@ func (c *conn) send(cmd byte, data []byte, where string) error {
 
 // write sends one packet (after the queued ones) within the send timeout.
 func (c *conn) write(cmd byte, data []byte, where string) error {
+	c.reusable = false
 	binary.BigEndian.PutUint32(c.head[:4], uint32(len(data)+1))
 	c.head[4] = cmd
 	return c.writeBufs(net.Buffers{c.pending, c.head[:], data}, cmd, where)
@@ -371,6 +383,7 @@ func (c *conn) read(limit time.Time, where string) (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, c.readError(err, n+m, int(size)-1, where)
 	}
+	c.reused = false
 	return head[4], data, nil
 }
 
@@ -394,6 +407,12 @@ func (c *conn) close() {
 		return
 	}
 	if c.state != stError {
+		if c.reused && len(c.pending) == packetHead {
+			// A kept connection let go before it was used: the filter
+			// is still at the end of the last message, where a plain
+			// goodbye is what it expects.
+			c.pending = c.pending[:0]
+		}
 		c.queue(cmdQuit, nil)
 		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		c.nc.Write(c.pending)

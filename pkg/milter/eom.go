@@ -269,6 +269,7 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 			continue
 		case repContinue, repAccept:
 			c.state = stDone
+			c.reusable = code == repContinue && !replFailed
 			if replFailed {
 				v := tempfailReply
 				v.Filter = name

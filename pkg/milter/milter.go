@@ -28,6 +28,11 @@
 // filter's changes are applied only once it has answered the end of
 // message: one that fails half way leaves the message as it was.
 //
+// A Chain's Pool keeps a filter's connection for the next session when the
+// filter answered "continue" at the end of the last message, where
+// libmilter takes SMFIC_QUIT_NC and starts over (reuse.go); otherwise
+// each session connects and negotiates, as in sendmail.
+//
 // Log lines have sendmail's shape: "Milter (name): error connecting to
 // filter: Connection refused", "Milter (name): to error state",
 // "Milter: from=<a@b>, reject=550 5.7.1 Command rejected",
@@ -75,6 +80,8 @@ type Chain struct {
 	Log     *maillog.Logger
 	// TempDir holds replaced bodies ("" is os.TempDir).
 	TempDir string
+	// Pool, if set, keeps filter connections between sessions (reuse.go).
+	Pool *Pool
 }
 
 // NewChain makes the chain of the configured filters; nil if there are
@@ -325,6 +332,9 @@ var (
 // fail puts a filter in error state and logs why.
 func (s *Session) fail(c *conn, err error) {
 	s.log.Warnf(s.ID, "%v", err)
+	if c.reused && s.chain.Pool.failed(c.f) {
+		s.log.Printf(s.ID, "Milter (%s): a kept connection failed, connections are not kept for %v", c.f.Name, distrustFor)
+	}
 	if c.nc != nil {
 		c.shut()
 	}
@@ -443,6 +453,10 @@ func (s *Session) command(st stage, data []byte) Verdict {
 func (s *Session) Connect(hostname string, addr netip.AddrPort) Verdict {
 	var initFail *Verdict
 	for _, f := range s.chain.Filters {
+		if c := s.chain.Pool.get(f); c != nil {
+			s.conns = append(s.conns, c)
+			continue
+		}
 		c, err := dial(f)
 		if err != nil {
 			c = &conn{f: f}
@@ -656,11 +670,18 @@ func (s *Session) Abort() {
 	s.discard = false
 }
 
-// Close says goodbye to the filters.
+// Close says goodbye to the filters, or leaves their connections in the
+// chain's Pool for the next session.
 func (s *Session) Close() {
-	for _, c := range s.conns {
+	for i, c := range s.conns {
 		if c.state == stInMsg && c.nc != nil {
 			c.queue(cmdAbort, nil)
+		}
+		if s.chain.Pool.keep(c) {
+			// The connection is the pool's now: this session must not
+			// touch it again.
+			s.conns[i] = &conn{f: c.f, state: stClosed}
+			continue
 		}
 		c.close()
 		if c.state != stError {

@@ -75,7 +75,13 @@ func (p *Pickup) milterWaiting(name string) bool {
 }
 
 // milterChain is the configured filters; nil if none.
-func (p *Pickup) milterChain() *milter.Chain { return milter.NewChain(p.Cfg.Milter, p.Log) }
+func (p *Pickup) milterChain() *milter.Chain {
+	c := milter.NewChain(p.Cfg.Milter, p.Log)
+	if c != nil {
+		c.Pool = p.Milters
+	}
+	return c
+}
 
 // filter starts the filters on a drop file and returns; the file is dealt
 // with when they are done. It returns false: the file is not queued yet.

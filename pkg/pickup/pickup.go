@@ -32,6 +32,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/envelope"
 	"github.com/gosendmail/gosendmail/pkg/maildrop"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/milter"
 	"github.com/gosendmail/gosendmail/pkg/privsep"
 	"github.com/gosendmail/gosendmail/pkg/safeio"
 	"github.com/gosendmail/gosendmail/pkg/spool"
@@ -49,6 +50,8 @@ type Pickup struct {
 	Trusted func(uid int, name string) bool
 	// Queued, if set, is told the ID of each message queued.
 	Queued func(id string)
+	// Milters, if set, keeps filter connections between messages.
+	Milters *milter.Pool
 }
 
 // Once takes every complete drop file now. It returns how many messages

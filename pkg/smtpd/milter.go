@@ -62,6 +62,7 @@ func (s *Session) milterStart() error {
 	if chain == nil {
 		return nil
 	}
+	chain.Pool = s.b.Milters
 	ms := chain.NewSession()
 	ms.Local = s.b.Tables.LocalDomain
 	nc := s.c.Conn()

@@ -20,6 +20,7 @@ import (
 	"github.com/gosendmail/gosendmail/pkg/envelope"
 	"github.com/gosendmail/gosendmail/pkg/mailerr"
 	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/milter"
 	"github.com/gosendmail/gosendmail/pkg/route"
 	"github.com/gosendmail/gosendmail/pkg/spool"
 	"github.com/gosendmail/gosendmail/pkg/version"
@@ -50,6 +51,8 @@ type Backend struct {
 	Log       *maillog.Logger
 	Listener  config.Listen
 	Auth      Authenticator // nil: no AUTH on this listener
+	// Milters, if set, keeps filter connections between sessions.
+	Milters *milter.Pool
 }
 
 var _ smtp.Backend = (*Backend)(nil)
