@@ -5,16 +5,19 @@
 # with scripts/bench/noopmilter (a libmilter no-op milter, built here with
 # gcc) as its one [[milter]], each measured by the ingest part's driver in
 # sink mode, in rounds (BENCH_MILTER_ROUNDS=5) of one run of each. The
-# milter asks for every step of every message; it is measured twice, as it
-# answers:
-#   eom: only the end of the message (SMFIP_NR_* for the rest, as rspamd
-#        asks for): the verdict;
-#   all: every step (as opendkim does): reported beside it.
+# milter asks for every step of every message and changes nothing; it is
+# measured three times, as it answers:
+#   eom:    only the end of the message (SMFIP_NR_* for the rest, as rspamd
+#           asks for), with "continue", libmilter's answer for a step the
+#           filter leaves alone: the verdict;
+#   accept: the same, with "accept" at the end (rspamd's answer for mail it
+#           lets through): reported beside it;
+#   all:    every step, with "continue" (as opendkim does): reported.
 #
 # Target (from the project's milter issue): with one no-op milter in the
 # path, the end-to-end delivered rate stays within 25% of the rate without
 # it. Results: bench-results/milter.json and milter.md (and the
-# measurements' own files, milter-{none,eom,all}-ROUND.*).
+# measurements' own files, milter-{none,eom,accept,all}-ROUND.*).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -48,26 +51,26 @@ gcc -O2 -Wall -o "$work/noopmilter" "$BENCH_DIR/noopmilter/noopmilter.c" -lmilte
 # filters (opendkim, opendmarc, spamass-milter, clamav-milter); the
 # daemon's user must reach them.
 chmod 755 "$work"
-for mode in eom all; do
+for mode in eom accept all; do
 	(umask 0 && exec "$work/noopmilter" "unix:$work/noop-$mode.sock" "$mode") >"$work/noopmilter-$mode.log" 2>&1 &
 	milter_pids+=($!)
 done
-for mode in eom all; do
+for mode in eom accept all; do
 	for ((i = 0; i < 50; i++)); do
 		[[ -S $work/noop-$mode.sock ]] && break
 		sleep 0.1
 	done
 	[[ -S $work/noop-$mode.sock ]] || bench_die "the no-op milter ($mode) does not listen on $work/noop-$mode.sock"
 done
-bench_log "no-op milters on $work/noop-eom.sock and $work/noop-all.sock"
+bench_log "no-op milters on $work/noop-{eom,accept,all}.sock"
 
-# Rounds of one run each, the three set-ups in turn, so that a machine
-# that gets busier or quieter meanwhile weighs on all three alike.
+# Rounds of one run each, the four set-ups in turn, so that a machine
+# that gets busier or quieter meanwhile weighs on all of them alike.
 rounds=${BENCH_MILTER_ROUNDS:-5}
 export BENCH_ONLY=gosendmail BENCH_INGEST_DELIVERY=sink BENCH_SKIP_BUILD=1 BENCH_INGEST_RUNS=1
 for ((round = 1; round <= rounds; round++)); do
 	BENCH_RESULT_NAME=milter-none-$round bash "$BENCH_DIR/ingest.sh"
-	for mode in eom all; do
+	for mode in eom accept all; do
 		BENCH_RESULT_NAME=milter-$mode-$round \
 			BENCH_GS_EXTRA_CONFIG=$'[[milter]]\nname = "noop"\nsocket = "unix:'"$work/noop-$mode.sock"'"' \
 			bash "$BENCH_DIR/ingest.sh"

@@ -4,13 +4,17 @@
  * clamav-milter, spamass-milter, opendmarc and milter-greylist are built on.
  *
  * It asks for every step of every message (connect, HELO, MAIL, RCPT,
- * DATA, each header field, end of header, the body) and accepts each
- * message at its end. How it answers is the second argument:
- *   eom  answers only the end of the message: the steps before are sent
- *        with SMFIP_NR_* ("no reply"), as rspamd asks for;
- *   all  answers every step with "continue", as opendkim does.
+ * DATA, each header field, end of header, the body). How it answers is
+ * the second argument:
+ *   eom     answers only the end of the message: the steps before are
+ *           sent with SMFIP_NR_* ("no reply"), as rspamd asks for. It has
+ *           no end-of-message callback, so libmilter answers "continue"
+ *           there, as for any step a filter leaves alone;
+ *   accept  the same, but it answers "accept" at the end of the message,
+ *           as rspamd does for mail it lets through;
+ *   all     answers every step with "continue", as opendkim does.
  *
- * Usage: noopmilter inet:PORT@HOST eom|all
+ * Usage: noopmilter unix:/path|inet:PORT@HOST eom|accept|all
  * It runs until killed.
  */
 #include <stdio.h>
@@ -27,7 +31,7 @@ static sfsistat on_header(SMFICTX *c, char *name, char *value) { return step(); 
 static sfsistat on_step(SMFICTX *c) { return step(); }
 static sfsistat on_body(SMFICTX *c, unsigned char *chunk, size_t len) { return step(); }
 static sfsistat on_unknown(SMFICTX *c, const char *cmd) { return step(); }
-static sfsistat on_eom(SMFICTX *c) { return SMFIS_ACCEPT; }
+static sfsistat on_eom(SMFICTX *c) { return SMFIS_ACCEPT; } /* mode accept only */
 static sfsistat on_end(SMFICTX *c) { return SMFIS_CONTINUE; }
 
 static sfsistat on_negotiate(SMFICTX *c, unsigned long f0, unsigned long f1, unsigned long f2,
@@ -53,11 +57,14 @@ static struct smfiDesc desc = {
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[2], "eom") != 0 && strcmp(argv[2], "all") != 0)) {
-		fprintf(stderr, "usage: noopmilter inet:PORT@HOST eom|all\n");
+	if (argc != 3 || (strcmp(argv[2], "eom") != 0 && strcmp(argv[2], "accept") != 0 &&
+			  strcmp(argv[2], "all") != 0)) {
+		fprintf(stderr, "usage: noopmilter unix:/path|inet:PORT@HOST eom|accept|all\n");
 		return 64;
 	}
-	eom_only = strcmp(argv[2], "eom") == 0;
+	eom_only = strcmp(argv[2], "all") != 0;
+	if (strcmp(argv[2], "accept") != 0)
+		desc.xxfi_eom = NULL;
 	if (smfi_setconn(argv[1]) == MI_FAILURE || smfi_register(desc) == MI_FAILURE) {
 		fprintf(stderr, "noopmilter: cannot listen on %s\n", argv[1]);
 		return 71;
