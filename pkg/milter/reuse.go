@@ -183,6 +183,9 @@ func (c *conn) open() bool {
 	if err != nil {
 		return false
 	}
+	// The last read's deadline may have passed while the connection was
+	// idle; the peek must not fail on it.
+	c.nc.SetReadDeadline(time.Time{})
 	idle := false
 	err = rc.Read(func(fd uintptr) bool {
 		var b [1]byte

@@ -84,7 +84,12 @@ func (k *keeper) seen() []string {
 // the message.
 func poolSession(t *testing.T, pool *Pool, sock string, log *miltertest.Log) Verdict {
 	t.Helper()
-	c := &Chain{Filters: []*Filter{filter("k", sock, "tempfail")}, Log: maillog.New(log, "sm-mta"), TempDir: t.TempDir(), Pool: pool}
+	return poolSessionWith(t, pool, filter("k", sock, "tempfail"), log)
+}
+
+func poolSessionWith(t *testing.T, pool *Pool, f *Filter, log *miltertest.Log) Verdict {
+	t.Helper()
+	c := &Chain{Filters: []*Filter{f}, Log: maillog.New(log, "sm-mta"), TempDir: t.TempDir(), Pool: pool}
 	h := &harness{t: t, log: log, s: c.NewSession()}
 	defer h.s.Close()
 	h.upToData()
@@ -119,6 +124,26 @@ func TestKeptConnections(t *testing.T) {
 	msg := "CHMRTLLLLLLNBE"
 	want := []string{"O" + msg + "K" + msg + "K" + msg + "Q"}
 	waitSeen(t, k, want)
+}
+
+// A connection kept for longer than the read timeout is still used: the
+// last read's deadline, long past, does not count.
+func TestKeptPastReadDeadline(t *testing.T) {
+	k := &keeper{eom: 'c'}
+	sock := k.start(t)
+	pool := NewPool()
+	defer pool.Close()
+	log := &miltertest.Log{}
+	short := fast
+	short.Read = 50 * time.Millisecond
+	for i := 0; i < 2; i++ {
+		if v := poolSessionWith(t, pool, NewFilter("k", sock, "tempfail", short), log); v.Action != Continue {
+			t.Fatalf("session %d: %v\n%s", i, v, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	msg := "CHMRTLLLLLLNBE"
+	waitSeen(t, k, []string{"O" + msg + "K" + msg})
 }
 
 // A filter that accepts at the end of the message is back in its HELO
