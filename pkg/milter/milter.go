@@ -333,7 +333,7 @@ var (
 func (s *Session) fail(c *conn, err error) {
 	s.log.Warnf(s.ID, "%v", err)
 	if c.reused && s.chain.Pool.failed(c.f) {
-		s.log.Printf(s.ID, "Milter (%s): a kept connection failed, connections are not kept for %v", c.f.Name, distrustFor)
+		s.log.Printf(s.ID, "Milter (%s): a kept connection failed, its connections are no longer kept", c.f.Name)
 	}
 	if c.nc != nil {
 		c.shut()

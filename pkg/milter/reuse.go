@@ -27,12 +27,13 @@ import (
 // (a peek at the socket, without waiting) and it has been idle less than
 // idleTimeout; a sweep closes the others. If a kept connection fails
 // before the filter has answered on it, the filter's on_failure applies to
-// that session as for any failure, and its connections are not kept for
-// distrustFor: the filter may not understand SMFIC_QUIT_NC.
+// that session as for any failure, and its connections are not kept again
+// while the pool lasts (the daemon's life): neither sendmail nor Postfix
+// sends SMFIC_QUIT_NC, so a filter may never have been tried with it and
+// may not understand it, or may fall over on it.
 const (
 	maxIdle     = 32
 	idleTimeout = 10 * time.Second
-	distrustFor = 10 * time.Minute
 )
 
 // Pool keeps idle filter connections, by socket, for the chains that
@@ -40,14 +41,14 @@ const (
 type Pool struct {
 	mu       sync.Mutex
 	idle     map[string][]*conn
-	distrust map[string]time.Time
+	distrust map[string]bool // sockets whose kept connections failed
 	sweep    *time.Timer
 	closed   bool
 }
 
 // NewPool returns an empty pool.
 func NewPool() *Pool {
-	return &Pool{idle: map[string][]*conn{}, distrust: map[string]time.Time{}}
+	return &Pool{idle: map[string][]*conn{}, distrust: map[string]bool{}}
 }
 
 func (f *Filter) key() string { return f.network + " " + f.address }
@@ -94,7 +95,7 @@ func (p *Pool) keep(c *conn) bool {
 	key := c.f.key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle[key]) >= maxIdle || time.Now().Before(p.distrust[key]) {
+	if p.closed || len(p.idle[key]) >= maxIdle || p.distrust[key] {
 		return false
 	}
 	c.idleSince = time.Now()
@@ -114,8 +115,8 @@ func (p *Pool) failed(f *Filter) bool {
 	key := f.key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	news := !time.Now().Before(p.distrust[key])
-	p.distrust[key] = time.Now().Add(distrustFor)
+	news := !p.distrust[key]
+	p.distrust[key] = true
 	return news
 }
 

@@ -193,7 +193,7 @@ func TestQuitNCNotUnderstood(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("verdicts %q, want %q\n%s", got, want, log)
 	}
-	if !strings.Contains(log.String(), "Milter (k): a kept connection failed, connections are not kept for 10m0s") {
+	if !strings.Contains(log.String(), "Milter (k): a kept connection failed, its connections are no longer kept") {
 		t.Errorf("log:\n%s", log)
 	}
 	msg := "OCHMRTLLLLLLNBE"
