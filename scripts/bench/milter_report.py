@@ -22,8 +22,8 @@ TARGET = 0.25  # from the project's milter issue
 # mode: (key in milter.json, how the milter answers)
 MODES = {
     "eom": ("noop_eom", "the end of each message only, with continue"),
-    "accept": ("noop_eom_accept", "the end of each message only, with accept (rspamd's way)"),
-    "all": ("noop_all_steps", "every step (opendkim's way)"),
+    "accept": ("noop_eom_accept", "the end of each message only, with accept (as rspamd and opendkim answer there)"),
+    "all": ("noop_all_steps", "every step, with continue (one round trip per step, as opendkim asks)"),
 }
 
 
