@@ -47,6 +47,9 @@ var fuzzInventory = map[string][]string{
 	"pkg/sendmailq": {"FuzzParseQf"},
 	// sendmail.mc and opendkim.conf, read by smtpd import-mc.
 	"pkg/importmc": {"FuzzImportMC"},
+	// What a milter answers (another program, maybe broken), and the
+	// message header it is given.
+	"pkg/milter": {"FuzzFilterSession"},
 }
 
 var fuzzFuncRe = regexp.MustCompile(`(?m)^func (Fuzz\w*)\(\w+ \*testing\.F\)`)

@@ -232,13 +232,16 @@ func dial(f *Filter) (*conn, error) {
 	if err != nil {
 		return nil, failf(err, "Milter (%s): error connecting to filter: %s", f.Name, errText(err))
 	}
-	c := &conn{f: f, nc: nc, r: getReader(nc)}
+	c := newConn(f, nc)
 	if err := c.negotiate(); err != nil {
 		c.shut()
 		return nil, err
 	}
 	return c, nil
 }
+
+// newConn starts the conversation on nc, before the negotiation.
+func newConn(f *Filter, nc net.Conn) *conn { return &conn{f: f, nc: nc, r: getReader(nc)} }
 
 func (c *conn) negotiate() error {
 	var data [12]byte

@@ -202,7 +202,7 @@ func ParseReply(s string) (v Verdict, ok bool) {
 				rest = after
 			}
 		}
-		text = append(text, rest)
+		text = append(text, printable(rest))
 	}
 	v.Text = strings.Join(text, "\n")
 	v.Action = Reject
@@ -210,6 +210,19 @@ func ParseReply(s string) (v Verdict, ok bool) {
 		v.Action = Tempfail
 	}
 	return v, true
+}
+
+// printable is reply text as it may go to an SMTP client: a filter's bytes
+// outside printable ASCII (a NUL, a bare CR, a control or 8-bit byte)
+// become '?', rather than the filter's reply being lost for a default
+// one of another class.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // isEnhanced matches an enhanced status code, class.subject.detail.

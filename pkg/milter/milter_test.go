@@ -125,6 +125,12 @@ func TestParseReply(t *testing.T) {
 	if !ok || v.Enhanced != "" || v.Text != "no enhanced code" || v.Reply() != "554 no enhanced code" {
 		t.Errorf("%+v %v", v, ok)
 	}
+	// A filter's control and 8-bit bytes do not reach the SMTP client;
+	// the reply keeps its class.
+	v, ok = ParseReply("451 4.7.1 wait\x00\rhere\x01 caf\xc3\xa9")
+	if !ok || v.Action != Tempfail || v.Reply() != "451 4.7.1 wait??here? caf?" {
+		t.Errorf("%+v %v %q", v, ok, v.Reply())
+	}
 	for _, bad := range []string{"250 ok", "55", "abc", "550x"} {
 		if _, ok := ParseReply(bad); ok {
 			t.Errorf("%q accepted", bad)
