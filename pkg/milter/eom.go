@@ -288,7 +288,7 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 			s.log.Printf(s.ID, "milter=%s, quarantine=%s", name, reason)
 			ch.Quarantine, ch.QuarantinedBy = reason, name
 		case repAddHeader:
-			if len(args) != 2 || args[0] == "" {
+			if len(args) != 2 || !s.goodName(name, args) {
 				continue
 			}
 			s.log.Printf(s.ID, "Milter add: header: %s: %s", args[0], logValue(args[1], leadSpace))
@@ -302,7 +302,7 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 			if len(args) == 1 {
 				args = append(args, "")
 			}
-			if len(args) != 2 || args[0] == "" {
+			if len(args) != 2 || !s.goodName(name, args) {
 				continue
 			}
 			if code == repInsHeader {
@@ -347,6 +347,19 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 			return Verdict{}, failf(nil, "milter_data(%s): returned bogus response %c", name, code)
 		}
 	}
+}
+
+// goodName says whether a filter's header edit names a field that can
+// be; a name that is not one (a colon, a space, a line break in it) would
+// make header lines of its own, and the edit is left out.
+func (s *Session) goodName(filter string, args []string) bool {
+	if validName(args[0]) {
+		return true
+	}
+	if args[0] != "" {
+		s.log.Warnf(s.ID, "Milter (%s): bad header name %q, request ignored", filter, args[0])
+	}
+	return false
 }
 
 // logValue is a header value as the log shows it, after "Name: ".

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +53,8 @@ func FuzzFilterSession(f *testing.F) {
 		cat(fuzzNegotiation(nrAll), fuzzPacket('b', "new body\r\n"), fuzzPacket('b', "more\r\n"), fuzzPacket('c', "")),
 		cat(fuzzNegotiation(nrAll), fuzzPacket('y', "550 5.7.1 no thanks\x00")),
 		cat(fuzzNegotiation(nrAll), fuzzPacket('h', "X-Half\x00done\x00")),
+		cat(fuzzNegotiation(nrAll), fuzzPacket('h', "X-Bad\r\nInjected\x00value\x00"), fuzzPacket('c', "")),
+		cat(fuzzNegotiation(nrAll), fuzzPacket('i', "\x00\x00\x00\x00Bad: name\x00v\x00"), fuzzPacket('c', "")),
 		cat(fuzzNegotiation(0), fuzzPacket('c', ""), fuzzPacket('c', ""), fuzzPacket('c', ""), fuzzPacket('c', ""),
 			fuzzPacket('c', ""), fuzzPacket('s', ""), fuzzPacket('c', ""), fuzzPacket('t', "")),
 		cat(fuzzNegotiation(optNoHdrs|optNoBody|optNrConn|optNrHelo), fuzzPacket('r', "")),
@@ -81,10 +85,16 @@ func FuzzFilterSession(f *testing.F) {
 		defer m.Close()
 		short := Timeouts{Connect: time.Second, Send: time.Second, Read: time.Second, EOM: 2 * time.Second}
 		flt := NewFilter("fz", "inet:1@127.0.0.1", "tempfail", short)
-		ours, theirs := net.Pipe()
-		go io.Copy(io.Discard, theirs)
+		// The filter's end of a socket pair: it says its script and shuts
+		// its writing side (so the session reads EOF after it) while it
+		// still reads, and drops, whatever the session sends.
+		ours, theirs := socketPair(t)
 		go func() {
 			theirs.Write(script)
+			theirs.CloseWrite()
+		}()
+		go func() {
+			io.Copy(io.Discard, theirs)
 			theirs.Close()
 		}()
 		chain := &Chain{Filters: []*Filter{flt}, Log: maillog.Discard(), TempDir: t.TempDir()}
@@ -120,6 +130,16 @@ func FuzzFilterSession(f *testing.F) {
 		if !m.Changed() && !bytes.Equal(out, msg) {
 			t.Fatalf("unchanged message reads back as %q, want %q", out, msg)
 		}
+		// What the filter left is a header the next reader parses into
+		// the same fields: a field name from a filter cannot add lines or
+		// fields of its own.
+		again, err := ReadMessage(bytes.NewReader(out), int64(len(out)))
+		if err != nil {
+			t.Fatalf("the filtered message does not parse: %v", err)
+		}
+		if got, want := fieldNames(again), fieldNames(m); got != want {
+			t.Fatalf("the filtered header reads back as fields %q, want %q\n%q", got, want, out)
+		}
 		if v.Action != Continue {
 			return
 		}
@@ -134,6 +154,34 @@ func FuzzFilterSession(f *testing.F) {
 			t.Fatalf("sender %q after the filter's changes", env.Sender)
 		}
 	})
+}
+
+// socketPair returns the two ends of a connected Unix stream socket pair.
+func socketPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends [2]*net.UnixConn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends[i] = c.(*net.UnixConn)
+	}
+	return ends[0], ends[1]
+}
+
+func fieldNames(m *Message) string {
+	var names []string
+	for _, f := range m.Fields() {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, "|")
 }
 
 func checkVerdict(t *testing.T, v Verdict) {

@@ -177,16 +177,25 @@ func fieldName(line []byte) (string, bool) {
 	if i <= 0 {
 		return "", false
 	}
-	name := bytes.TrimRight(line[:i], " \t")
-	if len(name) == 0 {
+	name := string(bytes.TrimRight(line[:i], " \t"))
+	if !validName(name) {
 		return "", false
 	}
-	for _, c := range name {
-		if c <= ' ' || c >= 0x7f {
-			return "", false
+	return name, true
+}
+
+// validName says whether s can be a field name (RFC 5322 ftext: printable
+// ASCII but the colon), as in a received header and as a filter must give.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
 		}
 	}
-	return string(name), true
+	return true
 }
 
 // Fields returns the header fields, in order.

@@ -789,6 +789,32 @@ func TestPartialChangesUndone(t *testing.T) {
 	}
 }
 
+// A header edit whose field name is not one (a line break, a colon, a
+// space in it) is left out and logged; the filter's other edits stand.
+func TestBadHeaderName(t *testing.T) {
+	h := newHarness(t, NewFilter("names", miltertest.Scripted(t, actAddHdrs|actChgHdrs, 0, func(c net.Conn) {
+		miltertest.WritePacket(c, 'h', []byte("X-Bad\r\nBcc\x00victim@example.org\x00"))
+		miltertest.WritePacket(c, 'i', []byte("\x00\x00\x00\x00Subject: x\x00y\x00"))
+		miltertest.WritePacket(c, 'm', []byte("\x00\x00\x00\x01To \x00\x00"))
+		miltertest.WritePacket(c, 'h', []byte("X-Good\x00yes\x00"))
+		miltertest.WritePacket(c, 'c', nil)
+	}), "tempfail", fast))
+	h.upToData()
+	v, _, out := h.eom(testMsg)
+	if v.Action != Continue {
+		t.Fatalf("%v\n%s", v, h.log)
+	}
+	if want := strings.Replace(testMsg, "\r\n\r\n", "\r\nX-Good: yes\r\n\r\n", 1); out != want {
+		t.Errorf("got %q\nwant %q", out, want)
+	}
+	for _, l := range []string{`Milter (names): bad header name "X-Bad\r\nBcc", request ignored`,
+		`Milter (names): bad header name "Subject: x", request ignored`, `Milter (names): bad header name "To ", request ignored`} {
+		if !strings.Contains(h.log.String(), l) {
+			t.Errorf("log lacks %s:\n%s", l, h.log)
+		}
+	}
+}
+
 // A bogus answer puts the filter in error state.
 func TestBogusAnswer(t *testing.T) {
 	h := newHarness(t, NewFilter("bogus", miltertest.Scripted(t, 0, 0, func(c net.Conn) {
