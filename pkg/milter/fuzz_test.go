@@ -97,7 +97,8 @@ func FuzzFilterSession(f *testing.F) {
 			io.Copy(io.Discard, theirs)
 			theirs.Close()
 		}()
-		chain := &Chain{Filters: []*Filter{flt}, Log: maillog.Discard(), TempDir: t.TempDir()}
+		var log bytes.Buffer
+		chain := &Chain{Filters: []*Filter{flt}, Log: maillog.New(&log, "sm-mta"), TempDir: t.TempDir()}
 		s := chain.NewSession()
 		defer s.Close()
 		c := newConn(flt, ours)
@@ -126,6 +127,9 @@ func FuzzFilterSession(f *testing.F) {
 		out, err := io.ReadAll(m.Reader())
 		if err != nil {
 			t.Fatalf("reading the message back: %v", err)
+		}
+		if bytes.Contains(log.Bytes(), []byte("Milter (fz): to error state")) && m.Changed() {
+			t.Fatalf("a filter that failed changed the message:\n%s", log.String())
 		}
 		if !m.Changed() && !bytes.Equal(out, msg) {
 			t.Fatalf("unchanged message reads back as %q, want %q", out, msg)
