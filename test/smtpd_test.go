@@ -364,9 +364,13 @@ func TestFail2banFilters(t *testing.T) {
 	over := dialFrom(t, foreignIP, mta) // over the per-IP limit
 	over.reply()
 	cl.cmd("QUIT")
+	cl.closed() // the one connection this client may have is free again
 	early := dialFrom(t, foreignIP, mta)
 	early.send("EHLO x\r\n")
 	early.reply()
+	if !early.closed() { // its slot is free before it is closed
+		t.Fatal("the server kept a client that talked before the greeting")
+	}
 	idle := greet(t, foreignIP, mta) // no MAIL
 	idle.cmd("QUIT")
 	waitLog(t, d, "pre-greeting traffic")

@@ -446,8 +446,11 @@ func (c *conn) hangup() { c.noRead.Store(true) }
 func (c *conn) Close() error {
 	var err error
 	c.once.Do(func() {
-		err = c.Conn.Close()
+		// The slot is free before the client can see the close: a client
+		// that reconnects at once is not refused over its own old
+		// connection.
 		c.g.release(c)
+		err = c.Conn.Close()
 	})
 	return err
 }
