@@ -323,6 +323,14 @@ func TestFaultDiskFull(t *testing.T) {
 	stderr, code = submit("submitted larger than the space left", big)
 	wantCantCreat(stderr, code, "sendmail -t of a message larger than the space left")
 	alive()
+	// The message that fitted is queued until it is delivered; once it
+	// is gone, nothing of the refused ones may be left.
+	waitFor(t, "delivery of the message that fitted", func() bool { return received("small enough for the space left") })
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if q, _ := filepath.Glob(filepath.Join(qdir, "qf*")); len(q) == 0 {
+			break
+		}
+	}
 	nothingStored()
 	must(t, os.Remove(qfill))
 	must(t, os.Remove(mfill))
