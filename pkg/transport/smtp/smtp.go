@@ -489,8 +489,6 @@ func replyErr(err error, relay string) error {
 	return mailerr.SMTP(code, enh, "%s", replyText(err))
 }
 
-// wireReader yields the message with every line ended by CRLF (a bare CR
-// or LF becomes CRLF) and lines longer than 998 octets folded with CRLF SP.
 // A delivery's reader and copy buffer are recycled: a 64 KiB reader and
 // io.Copy's 32 KiB buffer for every message were most of the garbage a
 // delivery made.
@@ -499,6 +497,8 @@ var (
 	copyBufs    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 )
 
+// wireReader yields the message with every line ended by CRLF (a bare CR
+// or LF becomes CRLF) and lines longer than 998 octets folded with CRLF SP.
 type wireReader struct {
 	r   *bufio.Reader
 	out []byte
