@@ -89,7 +89,9 @@ func (p *Pool) get(f *Filter) *conn {
 // keep takes c for a later session and reports whether it did; if not,
 // c is the caller's to close.
 func (p *Pool) keep(c *conn) bool {
-	if p == nil || !c.reusable || c.nc == nil || c.version < 6 || len(c.pending) > 0 {
+	// reusable is false once anything is queued or written, so nothing
+	// is pending here.
+	if p == nil || !c.reusable || c.nc == nil || c.version < 6 {
 		return false
 	}
 	key := c.f.key()
@@ -107,16 +109,22 @@ func (p *Pool) keep(c *conn) bool {
 }
 
 // failed notes that a kept connection to f failed before the filter
-// answered on it; it reports whether this is news (for the log).
+// answered on it, and closes the others kept for it: none is used again.
+// It reports whether this is news (for the log).
 func (p *Pool) failed(f *Filter) bool {
 	if p == nil {
 		return false
 	}
 	key := f.key()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	news := !p.distrust[key]
 	p.distrust[key] = true
+	idle := p.idle[key]
+	delete(p.idle, key)
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.shut()
+	}
 	return news
 }
 

@@ -200,6 +200,38 @@ func TestQuitNCNotUnderstood(t *testing.T) {
 	waitSeen(t, k, []string{msg + "K", msg + "Q", msg + "Q"})
 }
 
+// When one kept connection to a filter fails so, the others kept for it
+// are let go too: the next session connects anew instead of failing the
+// same way.
+func TestQuitNCNotUnderstoodOthersDropped(t *testing.T) {
+	k := &keeper{eom: 'c', onQuitNC: func() bool { return false }}
+	sock := k.start(t)
+	pool := NewPool()
+	defer pool.Close()
+	log := &miltertest.Log{}
+	// Two sessions at once leave two kept connections.
+	chain := &Chain{Filters: []*Filter{filter("k", sock, "tempfail")}, Log: maillog.New(log, "sm-mta"), TempDir: t.TempDir(), Pool: pool}
+	var open []*harness
+	for i := 0; i < 2; i++ {
+		h := &harness{t: t, log: log, s: chain.NewSession()}
+		h.upToData()
+		if v, _, _ := h.eom(testMsg); v.Action != Continue {
+			t.Fatalf("%v\n%s", v, log)
+		}
+		open = append(open, h)
+	}
+	for _, h := range open {
+		h.s.Close()
+	}
+	var got []string
+	for i := 0; i < 2; i++ {
+		got = append(got, poolSession(t, pool, sock, log).String())
+	}
+	if want := []string{"tempfail 451 4.3.2 Please try again later", "continue"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("verdicts %q, want %q\n%s", got, want, log)
+	}
+}
+
 // A kept connection idle for idleTimeout is closed with a goodbye, by the
 // sweep or by the next session that finds it.
 func TestIdleConnectionsClosed(t *testing.T) {
