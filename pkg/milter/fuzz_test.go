@@ -2,7 +2,6 @@ package milter
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"net"
 	"os"
@@ -12,25 +11,20 @@ import (
 	"time"
 
 	"github.com/gosendmail/gosendmail/pkg/maillog"
+	"github.com/gosendmail/gosendmail/pkg/milter/miltertest"
 	"github.com/gosendmail/gosendmail/pkg/spool"
 )
 
 // fuzzPacket is one packet from a filter.
-func fuzzPacket(code byte, data string) []byte {
-	b := binary.BigEndian.AppendUint32(nil, uint32(len(data)+1))
-	return append(append(b, code), data...)
-}
+func fuzzPacket(code byte, data string) []byte { return miltertest.Packet(code, []byte(data)) }
 
-// fuzzNegotiation is a filter's answer to the negotiation: version 6,
-// every action, and protocol flags proto.
+// fuzzNegotiation is a filter's answer to the negotiation: every action,
+// and protocol flags proto.
 func fuzzNegotiation(proto uint32) []byte {
-	var d [12]byte
-	binary.BigEndian.PutUint32(d[0:], 6)
-	binary.BigEndian.PutUint32(d[4:], ourActions)
-	binary.BigEndian.PutUint32(d[8:], proto)
-	return fuzzPacket('O', string(d[:]))
+	return miltertest.Packet('O', miltertest.OptNeg(ourActions, proto))
 }
 
+// nrAll asks for no reply to any step before the end of the message.
 const nrAll = optNrConn | optNrHelo | optNrMail | optNrRcpt | optNrData | optNrHdr | optNrEOH | optNrBody
 
 // FuzzFilterSession runs a whole SMTP transaction, message included,

@@ -845,10 +845,7 @@ func TestSymbolList(t *testing.T) {
 			}
 			switch code {
 			case 'O':
-				d := make([]byte, 12)
-				binary.BigEndian.PutUint32(d, 6)
-				binary.BigEndian.PutUint32(d[4:], actSetSymList)
-				binary.BigEndian.PutUint32(d[8:], optNoHelo|optNoRcpt|optNoHdrs|optNoBody|optNoEOH)
+				d := miltertest.OptNeg(actSetSymList, optNoHelo|optNoRcpt|optNoHdrs|optNoBody|optNoEOH)
 				d = binary.BigEndian.AppendUint32(d, stageConnect)
 				d = append(d, "{client_addr} j\x00"...)
 				miltertest.WritePacket(c, 'O', d)
@@ -930,10 +927,7 @@ func TestNoReplySteps(t *testing.T) {
 					cmds = append(cmds, stream[4])
 					switch stream[4] {
 					case 'O':
-						d := make([]byte, 12)
-						binary.BigEndian.PutUint32(d, 6)
-						binary.BigEndian.PutUint32(d[8:], optNrConn|optNrHelo|optNrMail|optNrRcpt|optNrData|optNrHdr|optNrEOH|optNrBody)
-						miltertest.WritePacket(c, 'O', d)
+						miltertest.WritePacket(c, 'O', miltertest.OptNeg(0, nrAll))
 					case 'E':
 						miltertest.WritePacket(c, 'a', nil)
 					}

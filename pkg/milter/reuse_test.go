@@ -1,7 +1,6 @@
 package milter
 
 import (
-	"encoding/binary"
 	"net"
 	"strings"
 	"sync"
@@ -46,10 +45,7 @@ func (k *keeper) start(t *testing.T) string {
 			k.mu.Unlock()
 			switch code {
 			case 'O':
-				var d [12]byte
-				binary.BigEndian.PutUint32(d[0:], 6)
-				binary.BigEndian.PutUint32(d[8:], optNrConn|optNrHelo|optNrMail|optNrRcpt|optNrData|optNrHdr|optNrEOH|optNrBody)
-				miltertest.WritePacket(c, 'O', d[:])
+				miltertest.WritePacket(c, 'O', miltertest.OptNeg(0, nrAll))
 			case 'E':
 				miltertest.WritePacket(c, k.eom, nil)
 				if k.closeAfterEOM {

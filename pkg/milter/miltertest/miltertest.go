@@ -398,11 +398,25 @@ func ReadPacket(r io.Reader) (byte, []byte, error) {
 
 // WritePacket writes one milter packet.
 func WritePacket(w io.Writer, code byte, data []byte) error {
+	_, err := w.Write(Packet(code, data))
+	return err
+}
+
+// Packet is one milter packet: its length, code and data.
+func Packet(code byte, data []byte) []byte {
 	b := make([]byte, 5, 5+len(data))
 	binary.BigEndian.PutUint32(b, uint32(len(data)+1))
 	b[4] = code
-	_, err := w.Write(append(b, data...))
-	return err
+	return append(b, data...)
+}
+
+// OptNeg is a filter's answer to the negotiation (an 'O' packet's data):
+// protocol version 6, the actions it may take and its protocol flags.
+// Symbol lists may be appended.
+func OptNeg(actions, protocol uint32) []byte {
+	d := binary.BigEndian.AppendUint32(nil, 6)
+	d = binary.BigEndian.AppendUint32(d, actions)
+	return binary.BigEndian.AppendUint32(d, protocol)
 }
 
 // Scripted is a raw version-6 filter that continues through everything
@@ -418,11 +432,7 @@ func Scripted(t testing.TB, actions, protocol uint32, eom func(c net.Conn)) stri
 			}
 			switch code {
 			case 'O':
-				var d [12]byte
-				binary.BigEndian.PutUint32(d[0:], 6)
-				binary.BigEndian.PutUint32(d[4:], actions)
-				binary.BigEndian.PutUint32(d[8:], protocol)
-				WritePacket(c, 'O', d[:])
+				WritePacket(c, 'O', OptNeg(actions, protocol))
 			case 'D', 'A':
 			case 'Q':
 				return
