@@ -494,6 +494,13 @@ func (c *Config) EnvelopeDomain(user string) string {
 	return c.HeaderDomain(user)
 }
 
+// OwnAddress reports whether addr is the local user's own address, which
+// they may give as sender without an X-Authentication-Warning:
+// user@hostname, or user@ the domain masquerade_envelope gives them.
+func (c *Config) OwnAddress(user, addr string) bool {
+	return strings.EqualFold(addr, user+"@"+c.Hostname) || strings.EqualFold(addr, user+"@"+c.EnvelopeDomain(user))
+}
+
 // HasPrivacy reports whether a privacy word is in force (goaway expanded).
 func (c *Config) HasPrivacy(word string) bool {
 	for _, w := range c.Privacy {

@@ -135,13 +135,11 @@ func (p *Pickup) take(name string) (bool, error) {
 // address again. It returns text to put before the message, if any.
 func (p *Pickup) envelope(d *maildrop.Drop) (*spool.Envelope, string, error) {
 	user := privsep.UserName(d.UID)
-	own := user + "@" + p.Cfg.Hostname
-	masq := user + "@" + p.Cfg.EnvelopeDomain(user) // masquerade_envelope
 	env := &spool.Envelope{
 		Created:  d.ModTime,
 		UID:      d.UID,
 		User:     user,
-		Sender:   masq,
+		Sender:   user + "@" + p.Cfg.EnvelopeDomain(user), // masquerade_envelope
 		BodyType: d.BodyType,
 		EnvID:    d.EnvID,
 		Ret:      d.Ret,
@@ -155,10 +153,10 @@ func (p *Pickup) envelope(d *maildrop.Drop) (*spool.Envelope, string, error) {
 		s = envelope.Qualify(s, p.Cfg.Hostname)
 		trusted := d.UID == 0 || (p.Trusted != nil && p.Trusted(d.UID, user))
 		switch {
-		case trusted || strings.EqualFold(s, own) || strings.EqualFold(s, masq) || p.Cfg.Submission.FromPolicy == "allow" || !p.Cfg.HasPrivacy("authwarnings"):
+		case trusted || p.Cfg.OwnAddress(user, s) || p.Cfg.Submission.FromPolicy == "allow" || !p.Cfg.HasPrivacy("authwarnings"):
 			env.Sender = s
 		case p.Cfg.Submission.FromPolicy == "refuse":
-			p.Log.Warnf(d.ID, "pickup: %s may not set the sender to %s; using %s", user, displaySender(s), own)
+			p.Log.Warnf(d.ID, "pickup: %s may not set the sender to %s; using %s", user, displaySender(s), env.Sender)
 		default:
 			env.Sender = s
 			if !hasAuthWarning(d.Message()) {

@@ -253,9 +253,7 @@ func (s *Submission) authWarning(sender string) bool {
 	if !s.Opts.SenderSet || s.Trusted || !s.Cfg.HasPrivacy("authwarnings") || s.Cfg.Submission.FromPolicy == "allow" {
 		return false
 	}
-	own := s.Caller.Name + "@" + s.Cfg.Hostname
-	masq := s.Caller.Name + "@" + s.Cfg.EnvelopeDomain(s.Caller.Name)
-	return !strings.EqualFold(sender, own) && !strings.EqualFold(sender, masq)
+	return !s.Cfg.OwnAddress(s.Caller.Name, sender)
 }
 
 func displaySender(a string) string {
