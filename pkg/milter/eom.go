@@ -288,7 +288,7 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 			s.log.Printf(s.ID, "milter=%s, quarantine=%s", name, reason)
 			ch.Quarantine, ch.QuarantinedBy = reason, name
 		case repAddHeader:
-			if len(args) != 2 || !s.goodName(name, args) {
+			if len(args) != 2 || !s.goodName(name, args[0]) {
 				continue
 			}
 			s.log.Printf(s.ID, "Milter add: header: %s: %s", args[0], logValue(args[1], leadSpace))
@@ -302,7 +302,7 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 			if len(args) == 1 {
 				args = append(args, "")
 			}
-			if len(args) != 2 || !s.goodName(name, args) {
+			if len(args) != 2 || !s.goodName(name, args[0]) {
 				continue
 			}
 			if code == repInsHeader {
@@ -352,12 +352,12 @@ func (s *Session) eom(c *conn, m *Message, ch *Changes) (Verdict, error) {
 // goodName says whether a filter's header edit names a field that can
 // be; a name that is not one (a colon, a space, a line break in it) would
 // make header lines of its own, and the edit is left out.
-func (s *Session) goodName(filter string, args []string) bool {
-	if validName(args[0]) {
+func (s *Session) goodName(filter, field string) bool {
+	if validName(field) {
 		return true
 	}
-	if args[0] != "" {
-		s.log.Warnf(s.ID, "Milter (%s): bad header name %q, request ignored", filter, args[0])
+	if field != "" {
+		s.log.Warnf(s.ID, "Milter (%s): bad header name %q, request ignored", filter, field)
 	}
 	return false
 }
