@@ -28,40 +28,46 @@ type keeper struct {
 	conns []string
 }
 
-func (k *keeper) start(t *testing.T) string {
+// start serves k until the test ends, and returns its socket, a pool
+// closed at the end of the test and a log for the sessions.
+func (k *keeper) start(t *testing.T) (string, *Pool, *miltertest.Log) {
 	k.closed = make(chan struct{}, 16)
-	return miltertest.Raw(t, func(c net.Conn) {
-		k.mu.Lock()
-		n := len(k.conns)
-		k.conns = append(k.conns, "")
-		k.mu.Unlock()
-		for {
-			code, _, err := miltertest.ReadPacket(c)
-			if err != nil {
-				return
-			}
-			k.mu.Lock()
-			k.conns[n] += string(code)
-			k.mu.Unlock()
-			switch code {
-			case 'O':
-				miltertest.WritePacket(c, 'O', miltertest.OptNeg(0, nrAll))
-			case 'E':
-				miltertest.WritePacket(c, k.eom, nil)
-				if k.closeAfterEOM {
-					c.Close()
-					k.closed <- struct{}{}
-					return
-				}
-			case 'K':
-				if k.onQuitNC != nil && !k.onQuitNC() {
-					return
-				}
-			case 'Q':
-				return
-			}
+	pool := NewPool()
+	t.Cleanup(pool.Close)
+	return miltertest.Raw(t, k.serve), pool, &miltertest.Log{}
+}
+
+func (k *keeper) serve(c net.Conn) {
+	k.mu.Lock()
+	n := len(k.conns)
+	k.conns = append(k.conns, "")
+	k.mu.Unlock()
+	for {
+		code, _, err := miltertest.ReadPacket(c)
+		if err != nil {
+			return
 		}
-	})
+		k.mu.Lock()
+		k.conns[n] += string(code)
+		k.mu.Unlock()
+		switch code {
+		case 'O':
+			miltertest.WritePacket(c, 'O', miltertest.OptNeg(0, nrAll))
+		case 'E':
+			miltertest.WritePacket(c, k.eom, nil)
+			if k.closeAfterEOM {
+				c.Close()
+				k.closed <- struct{}{}
+				return
+			}
+		case 'K':
+			if k.onQuitNC != nil && !k.onQuitNC() {
+				return
+			}
+		case 'Q':
+			return
+		}
+	}
 }
 
 // seen is the commands of each connection so far, without the macros.
@@ -112,9 +118,7 @@ func passSessions(t *testing.T, pool *Pool, sock string, log *miltertest.Log, n 
 // filter is negotiated with once.
 func TestKeptConnections(t *testing.T) {
 	k := &keeper{eom: 'c'}
-	sock := k.start(t)
-	pool := NewPool()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	passSessions(t, pool, sock, log, 3, nil)
 	pool.Close()
 	msg := "CHMRTLLLLLLNBE"
@@ -126,10 +130,7 @@ func TestKeptConnections(t *testing.T) {
 // last read's deadline, long past, does not count.
 func TestKeptPastReadDeadline(t *testing.T) {
 	k := &keeper{eom: 'c'}
-	sock := k.start(t)
-	pool := NewPool()
-	defer pool.Close()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	short := fast
 	short.Read = 50 * time.Millisecond
 	for i := 0; i < 2; i++ {
@@ -147,10 +148,7 @@ func TestKeptPastReadDeadline(t *testing.T) {
 // kept.
 func TestAcceptedNotKept(t *testing.T) {
 	k := &keeper{eom: 'a'}
-	sock := k.start(t)
-	pool := NewPool()
-	defer pool.Close()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	passSessions(t, pool, sock, log, 2, nil)
 	msg := "OCHMRTLLLLLLNBEQ"
 	waitSeen(t, k, []string{msg, msg})
@@ -160,10 +158,7 @@ func TestAcceptedNotKept(t *testing.T) {
 // session connects anew, and nothing fails.
 func TestKeptConnectionClosedByFilter(t *testing.T) {
 	k := &keeper{eom: 'c', closeAfterEOM: true}
-	sock := k.start(t)
-	pool := NewPool()
-	defer pool.Close()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	passSessions(t, pool, sock, log, 2, func() { <-k.closed })
 	msg := "OCHMRTLLLLLLNBE"
 	waitSeen(t, k, []string{msg, msg})
@@ -177,10 +172,7 @@ func TestKeptConnectionClosedByFilter(t *testing.T) {
 // not kept after that.
 func TestQuitNCNotUnderstood(t *testing.T) {
 	k := &keeper{eom: 'c', onQuitNC: func() bool { return false }}
-	sock := k.start(t)
-	pool := NewPool()
-	defer pool.Close()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	var got []string
 	for i := 0; i < 4; i++ {
 		got = append(got, poolSession(t, pool, sock, log).String())
@@ -201,10 +193,7 @@ func TestQuitNCNotUnderstood(t *testing.T) {
 // same way.
 func TestQuitNCNotUnderstoodOthersDropped(t *testing.T) {
 	k := &keeper{eom: 'c', onQuitNC: func() bool { return false }}
-	sock := k.start(t)
-	pool := NewPool()
-	defer pool.Close()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	// Two sessions at once leave two kept connections.
 	chain := &Chain{Filters: []*Filter{filter("k", sock, "tempfail")}, Log: maillog.New(log, "sm-mta"), TempDir: t.TempDir(), Pool: pool}
 	var open []*harness
@@ -232,10 +221,7 @@ func TestQuitNCNotUnderstoodOthersDropped(t *testing.T) {
 // sweep or by the next session that finds it.
 func TestIdleConnectionsClosed(t *testing.T) {
 	k := &keeper{eom: 'c'}
-	sock := k.start(t)
-	pool := NewPool()
-	defer pool.Close()
-	log := &miltertest.Log{}
+	sock, pool, log := k.start(t)
 	// Age them rather than wait: the sweep and the sessions read the same
 	// clock.
 	age := func() {
